@@ -1,0 +1,3 @@
+// Package v1alpha1 holds types shared by every API group of provider-ipam.
+// +kubebuilder:object:generate=true
+package v1alpha1

@@ -1,0 +1,51 @@
+package v1alpha1
+
+import "github.com/provider-ipam/provider-ipam/internal/ipam"
+
+// An AddressSpace is where addresses come from, in k0rdent's shape. The API
+// server checks what CEL can; the provider checks the rest (ranges inside
+// the network, overlaps) and reports it as a condition.
+// +kubebuilder:validation:XValidation:rule="has(self.cidr) != has(self.ipAddresses)",message="set exactly one of cidr or ipAddresses"
+// +kubebuilder:validation:XValidation:rule="!has(self.gateway) || !has(self.ipAddresses) || has(self.prefix)",message="prefix is required with ipAddresses and a gateway: it places them in one network"
+// +kubebuilder:validation:XValidation:rule="!has(self.gateway) || self.gateway.contains(':') == (has(self.cidr) ? self.cidr.contains(':') : self.ipAddresses[0].contains(':'))",message="gateway is not of the same IP family as the addresses"
+// +kubebuilder:validation:XValidation:rule="!has(self.prefix) || self.prefix <= ((has(self.cidr) ? self.cidr.contains(':') : self.ipAddresses[0].contains(':')) ? 128 : 32)",message="prefix is longer than the address family allows"
+// +kubebuilder:validation:XValidation:rule="!has(self.prefix) || !has(self.cidr) || self.prefix <= cidr(self.cidr).prefixLength()",message="prefix is longer than the cidr's: the network must contain the cidr"
+// +kubebuilder:validation:XValidation:rule="!has(self.gateway) || !has(self.cidr) || cidr(cidr(self.cidr).ip().string() + '/' + string(has(self.prefix) ? self.prefix : cidr(self.cidr).prefixLength())).masked().containsIP(self.gateway)",message="gateway is outside the network"
+type AddressSpace struct {
+	// CIDR is a network to draw addresses from, without host bits, e.g.
+	// 10.0.0.0/24. Its network and broadcast addresses are never handed out.
+	// +optional
+	// +kubebuilder:validation:MaxLength=49
+	// +kubebuilder:validation:XValidation:rule="isCIDR(self) && cidr(self) == cidr(self).masked()",message="must be a CIDR without host bits, e.g. 10.0.0.0/24"
+	CIDR string `json:"cidr,omitempty"`
+
+	// IPAddresses lists the addresses to draw from: single addresses, CIDRs
+	// and inclusive ranges "10.0.0.10-10.0.0.20", all of one family.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=1024
+	// +kubebuilder:validation:items:MaxLength=91
+	// +kubebuilder:validation:items:XValidation:rule="isIP(self) || isCIDR(self) || (self.split('-').size() == 2 && isIP(self.split('-')[0]) && isIP(self.split('-')[1]))",message="must be an IP address, a CIDR or a range first-last"
+	// +kubebuilder:validation:XValidation:rule="self.all(a, a.contains(':') == self[0].contains(':'))",message="all addresses must be of one IP family"
+	IPAddresses []string `json:"ipAddresses,omitempty"`
+
+	// Gateway of the network. Never handed out; must lie in the network.
+	// +optional
+	// +kubebuilder:validation:MaxLength=45
+	// +kubebuilder:validation:XValidation:rule="isIP(self)",message="must be an IP address"
+	Gateway string `json:"gateway,omitempty"`
+
+	// Prefix is the network's prefix length (the nodes' netmask). With cidr
+	// it defaults to the cidr's and may be shorter; with ipAddresses it
+	// places the addresses in one network.
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=128
+	Prefix int32 `json:"prefix,omitempty"`
+}
+
+// Spec converts the API form to the address logic's.
+func (s AddressSpace) Spec() ipam.SpaceSpec {
+	return ipam.SpaceSpec{CIDR: s.CIDR, IPAddresses: s.IPAddresses, Gateway: s.Gateway, Prefix: int(s.Prefix)}
+}

@@ -1,0 +1,106 @@
+package v1alpha1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	xpv1 "github.com/crossplane/crossplane-runtime/v2/apis/common/v1"
+	xpv2 "github.com/crossplane/crossplane-runtime/v2/apis/common/v2"
+
+	commonv1alpha1 "github.com/provider-ipam/provider-ipam/apis/common/v1alpha1"
+)
+
+// ReservationParameters say which addresses to hold. Exactly one way:
+// count addresses chosen by the provider from space (the default, one), one
+// specific address, or every usable address of space.
+// +kubebuilder:validation:XValidation:rule="has(self.space) || has(self.address)",message="set space, address, or both"
+// +kubebuilder:validation:XValidation:rule="!(has(self.address) && has(self.count))",message="address and count are exclusive: a specific address is one address"
+// +kubebuilder:validation:XValidation:rule="!(has(self.allAddresses) && self.allAddresses && (has(self.address) || has(self.count)))",message="allAddresses holds the whole space: it excludes address and count"
+// +kubebuilder:validation:XValidation:rule="!(has(self.allAddresses) && self.allAddresses) || has(self.space)",message="allAddresses needs a space"
+// +kubebuilder:validation:XValidation:rule="has(self.space) == has(oldSelf.space) && (!has(self.space) || self.space == oldSelf.space)",message="space is immutable: create a new Reservation to move addresses"
+// +kubebuilder:validation:XValidation:rule="has(self.address) == has(oldSelf.address) && (!has(self.address) || self.address == oldSelf.address)",message="address is immutable"
+// +kubebuilder:validation:XValidation:rule="(has(self.allAddresses) && self.allAddresses) == (has(oldSelf.allAddresses) && oldSelf.allAddresses)",message="allAddresses is immutable"
+type ReservationParameters struct {
+	// Space the addresses come from. With address, the address must be one
+	// of its usable addresses; it also supplies prefix and gateway.
+	// +optional
+	Space *commonv1alpha1.AddressSpace `json:"space,omitempty"`
+
+	// Address reserves exactly this address.
+	// +optional
+	// +kubebuilder:validation:MaxLength=45
+	// +kubebuilder:validation:XValidation:rule="isIP(self)",message="must be an IP address"
+	Address string `json:"address,omitempty"`
+
+	// Count of addresses the provider chooses from space, lowest free first.
+	// It may change: growing reserves more (all or none), shrinking releases
+	// the highest. Defaults to 1.
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=4096
+	Count *int32 `json:"count,omitempty"`
+
+	// AllAddresses reserves every usable address of space, all or none,
+	// e.g. a cluster's listed node addresses.
+	// +optional
+	AllAddresses bool `json:"allAddresses,omitempty"`
+}
+
+// ReservationObservation is what the ledger holds for a Reservation.
+type ReservationObservation struct {
+	// Addresses held, in order.
+	// +optional
+	Addresses []string `json:"addresses,omitempty"`
+	// Prefix length of the network the addresses live in.
+	// +optional
+	Prefix int32 `json:"prefix,omitempty"`
+	// Gateway of that network.
+	// +optional
+	Gateway string `json:"gateway,omitempty"`
+	// HeldBy names the Reservation that holds the addresses when it is not
+	// this one: an Observe-only Reservation watching another's lease, or an
+	// orphaned lease ("namespace/name (deleted)").
+	// +optional
+	HeldBy string `json:"heldBy,omitempty"`
+}
+
+// A ReservationSpec defines the desired state of a Reservation.
+type ReservationSpec struct {
+	xpv2.ManagedResourceSpec `json:",inline"`
+	ForProvider              ReservationParameters `json:"forProvider"`
+}
+
+// A ReservationStatus represents the observed state of a Reservation.
+type ReservationStatus struct {
+	xpv1.ResourceStatus `json:",inline"`
+	AtProvider          ReservationObservation `json:"atProvider,omitempty"`
+}
+
+// +kubebuilder:object:root=true
+
+// A Reservation holds IP addresses in the in-cluster ledger: no two
+// Reservations anywhere in the management cluster hold the same address.
+// Its external name is the addresses held ("10.0.0.5" or
+// "10.0.0.5-10.0.0.7,10.0.0.9"); set it to adopt them.
+// +kubebuilder:printcolumn:name="READY",type="string",JSONPath=".status.conditions[?(@.type=='Ready')].status"
+// +kubebuilder:printcolumn:name="SYNCED",type="string",JSONPath=".status.conditions[?(@.type=='Synced')].status"
+// +kubebuilder:printcolumn:name="ADDRESSES",type="string",JSONPath=".metadata.annotations.crossplane\\.io/external-name"
+// +kubebuilder:printcolumn:name="GATEWAY",type="string",JSONPath=".status.atProvider.gateway",priority=1
+// +kubebuilder:printcolumn:name="AGE",type="date",JSONPath=".metadata.creationTimestamp"
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:scope=Namespaced,categories={crossplane,managed,ipam},shortName=icr
+type Reservation struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	Spec   ReservationSpec   `json:"spec"`
+	Status ReservationStatus `json:"status,omitempty"`
+}
+
+// +kubebuilder:object:root=true
+
+// ReservationList contains a list of Reservation.
+type ReservationList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []Reservation `json:"items"`
+}

@@ -1,0 +1,248 @@
+package ipam
+
+import (
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+
+	"go4.org/netipx"
+)
+
+// SpaceSpec is an address space as users write it (k0rdent's
+// {cidr, ipAddresses, gateway, prefix}).
+type SpaceSpec struct {
+	// CIDR is a network to draw from. Exactly one of CIDR and IPAddresses.
+	CIDR string
+	// IPAddresses lists addresses, CIDRs and "first-last" ranges.
+	IPAddresses []string
+	// Gateway is never handed out; it must lie in the network.
+	Gateway string
+	// Prefix is the node network's prefix length. With CIDR it defaults to
+	// the CIDR's and may be shorter (the CIDR is then a slice of a larger
+	// network); with IPAddresses it places the addresses in a network.
+	Prefix int
+}
+
+// Space is a validated address space: the addresses that may be handed out,
+// with the network they live in.
+type Space struct {
+	network netip.Prefix // invalid when IPAddresses had no prefix
+	gateway netip.Addr   // invalid when none
+	usable  *netipx.IPSet
+	desc    string
+}
+
+// ParseSpace validates s and computes its usable addresses: network,
+// broadcast (IPv4) and subnet-router anycast (IPv6) addresses and the gateway
+// are never usable. A single address listed in IPAddresses that can never be
+// handed out is an error, not a silent skip; a range or CIDR that covers one
+// simply excludes it.
+func ParseSpace(s SpaceSpec) (Space, error) {
+	switch {
+	case s.CIDR != "" && len(s.IPAddresses) > 0:
+		return Space{}, invalid(ReasonAmbiguousSpace, "cidr", "", "set either cidr or ipAddresses, not both")
+	case s.CIDR == "" && len(s.IPAddresses) == 0:
+		return Space{}, invalid(ReasonAmbiguousSpace, "cidr", "", "set one of cidr or ipAddresses")
+	}
+	var (
+		sp     Space
+		ranges []netipx.IPRange
+		single []bool // whether ranges[i] was written as a lone address
+	)
+	if s.CIDR != "" {
+		p, err := ParseCIDR("cidr", s.CIDR)
+		if err != nil {
+			return Space{}, err
+		}
+		bits := s.Prefix
+		if bits == 0 {
+			bits = p.Bits()
+		}
+		if bits < 1 || bits > p.Addr().BitLen() {
+			return Space{}, invalid(ReasonInvalidPrefix, "prefix", fmt.Sprint(s.Prefix), "must be between 1 and %d", p.Addr().BitLen())
+		}
+		if bits > p.Bits() {
+			return Space{}, invalid(ReasonInvalidPrefix, "prefix", fmt.Sprint(s.Prefix), "is longer than the cidr's /%d: the network must contain the cidr", p.Bits())
+		}
+		sp.network = netip.PrefixFrom(p.Addr(), bits).Masked()
+		ranges, single = []netipx.IPRange{netipx.RangeOfPrefix(p)}, []bool{false}
+		sp.desc = p.String()
+	} else {
+		for i, e := range s.IPAddresses {
+			r, err := ParseRange(fmt.Sprintf("ipAddresses[%d]", i), e)
+			if err != nil {
+				return Space{}, err
+			}
+			if i > 0 && r.From().BitLen() != ranges[0].From().BitLen() {
+				return Space{}, invalid(ReasonMixedFamilies, fmt.Sprintf("ipAddresses[%d]", i), e, "is not of the same family as ipAddresses[0]")
+			}
+			ranges, single = append(ranges, r), append(single, r.From() == r.To())
+		}
+		if err := checkOverlaps(s.IPAddresses, ranges); err != nil {
+			return Space{}, err
+		}
+		sp.desc = "[" + strings.Join(s.IPAddresses, ",") + "]"
+	}
+	bitLen := ranges[0].From().BitLen()
+
+	if s.Gateway != "" {
+		gw, err := ParseAddr("gateway", s.Gateway)
+		if err != nil {
+			return Space{}, invalid(ReasonInvalidGateway, "gateway", s.Gateway, "not an IP address")
+		}
+		if gw.BitLen() != bitLen {
+			return Space{}, invalid(ReasonMixedFamilies, "gateway", s.Gateway, "is not of the same family as the addresses")
+		}
+		sp.gateway = gw
+	}
+	if s.CIDR == "" && s.Prefix != 0 {
+		if s.Prefix < 1 || s.Prefix > bitLen {
+			return Space{}, invalid(ReasonInvalidPrefix, "prefix", fmt.Sprint(s.Prefix), "must be between 1 and %d", bitLen)
+		}
+		anchor := ranges[0].From()
+		if sp.gateway.IsValid() {
+			anchor = sp.gateway
+		}
+		sp.network = netip.PrefixFrom(anchor, s.Prefix).Masked()
+		for i, r := range ranges {
+			if !sp.network.Contains(r.From()) || !sp.network.Contains(r.To()) {
+				return Space{}, invalid(ReasonOutsideNetwork, fmt.Sprintf("ipAddresses[%d]", i), s.IPAddresses[i], "is outside the network %s", sp.network)
+			}
+		}
+	}
+	if sp.gateway.IsValid() {
+		if !sp.network.IsValid() {
+			return Space{}, invalid(ReasonInvalidPrefix, "prefix", "", "is required with ipAddresses and a gateway: it places them in one network")
+		}
+		if !sp.network.Contains(sp.gateway) {
+			return Space{}, invalid(ReasonInvalidGateway, "gateway", s.Gateway, "is outside the network %s", sp.network)
+		}
+	}
+
+	var excluded []netip.Addr
+	if sp.network.IsValid() {
+		excluded = reservedAddrs(sp.network)
+	}
+	if sp.gateway.IsValid() {
+		excluded = append(excluded, sp.gateway)
+	}
+	var b netipx.IPSetBuilder
+	for i, r := range ranges {
+		if single[i] && slices.Contains(excluded, r.From()) {
+			return Space{}, invalid(ReasonAddressReserved, fmt.Sprintf("ipAddresses[%d]", i), s.IPAddresses[i], "is %s and is never handed out", sp.Why(r.From()))
+		}
+		b.AddRange(r)
+	}
+	for _, a := range excluded {
+		b.Remove(a)
+	}
+	set, err := b.IPSet()
+	if err != nil {
+		return Space{}, fmt.Errorf("building address set: %w", err)
+	}
+	sp.usable = set
+	if len(set.Ranges()) == 0 {
+		return Space{}, invalid(ReasonEmptySpace, "cidr", sp.desc, "leaves no usable address once network, broadcast and gateway are excluded")
+	}
+	return sp, nil
+}
+
+// reservedAddrs are the addresses of a network that are never handed out:
+// the network address (IPv6: subnet-router anycast) and, for IPv4, the
+// broadcast address. Point-to-point networks (/31, /127) and single hosts
+// have none (RFC 3021, RFC 6164).
+func reservedAddrs(p netip.Prefix) []netip.Addr {
+	if p.Bits() >= p.Addr().BitLen()-1 {
+		return nil
+	}
+	if p.Addr().Is4() {
+		return []netip.Addr{p.Addr(), netipx.PrefixLastIP(p)}
+	}
+	return []netip.Addr{p.Addr()}
+}
+
+func checkOverlaps(entries []string, ranges []netipx.IPRange) error {
+	idx := make([]int, len(ranges))
+	for i := range idx {
+		idx[i] = i
+	}
+	slices.SortFunc(idx, func(a, b int) int { return ranges[a].From().Compare(ranges[b].From()) })
+	for k := 1; k < len(idx); k++ {
+		prev, cur := idx[k-1], idx[k]
+		if ranges[prev].Overlaps(ranges[cur]) {
+			first, second := min(prev, cur), max(prev, cur)
+			return invalid(ReasonDuplicate, fmt.Sprintf("ipAddresses[%d]", second), entries[second], "overlaps ipAddresses[%d] (%s)", first, entries[first])
+		}
+	}
+	return nil
+}
+
+// Network is the node network, invalid when the space is a bare address list.
+func (s Space) Network() netip.Prefix { return s.network }
+
+// Gateway is the gateway, invalid when none was given.
+func (s Space) Gateway() netip.Addr { return s.gateway }
+
+// Prefix is the node network's prefix length, 0 when unknown.
+func (s Space) Prefix() int {
+	if !s.network.IsValid() {
+		return 0
+	}
+	return s.network.Bits()
+}
+
+// Is6 reports whether the space is IPv6.
+func (s Space) Is6() bool { return s.usable.Ranges()[0].From().Is6() }
+
+// Ranges are the usable addresses, as sorted disjoint ranges.
+func (s Space) Ranges() []netipx.IPRange { return s.usable.Ranges() }
+
+// Contains reports whether a may be handed out from s.
+func (s Space) Contains(a netip.Addr) bool { return s.usable != nil && s.usable.Contains(a) }
+
+// Size is the number of usable addresses, saturated at MaxUint64.
+func (s Space) Size() uint64 {
+	var n uint64
+	for _, r := range s.Ranges() {
+		n = addSat(n, RangeSize(r))
+	}
+	return n
+}
+
+// Addrs lists every usable address, or fails if there are more than limit.
+func (s Space) Addrs(limit int) ([]netip.Addr, error) {
+	if n := s.Size(); n > uint64(limit) {
+		return nil, invalid(ReasonInvalidRange, "cidr", s.desc, "holds %d usable addresses, more than the %d a reservation may hold", n, limit)
+	}
+	var out []netip.Addr
+	for _, r := range s.Ranges() {
+		for a := r.From(); ; a = a.Next() {
+			out = append(out, a)
+			if a == r.To() {
+				break
+			}
+		}
+	}
+	return out, nil
+}
+
+// Why explains why a cannot be handed out from s, or returns "" if it can.
+func (s Space) Why(a netip.Addr) string {
+	switch {
+	case s.gateway.IsValid() && a == s.gateway:
+		return "the gateway"
+	case s.network.IsValid() && slices.Contains(reservedAddrs(s.network), a) && a == s.network.Addr():
+		if a.Is4() {
+			return fmt.Sprintf("the network address of %s", s.network)
+		}
+		return fmt.Sprintf("the subnet-router anycast address of %s", s.network)
+	case s.network.IsValid() && slices.Contains(reservedAddrs(s.network), a):
+		return fmt.Sprintf("the broadcast address of %s", s.network)
+	case !s.Contains(a):
+		return fmt.Sprintf("outside %s", s.desc)
+	}
+	return ""
+}
+
+func (s Space) String() string { return s.desc }
