@@ -30,6 +30,7 @@ type Space struct {
 	network netip.Prefix // invalid when IPAddresses had no prefix
 	gateway netip.Addr   // invalid when none
 	usable  *netipx.IPSet
+	ranges  []netipx.IPRange // usable.Ranges(), which copies on every call
 	desc    string
 }
 
@@ -141,8 +142,8 @@ func ParseSpace(s SpaceSpec) (Space, error) {
 	if err != nil {
 		return Space{}, fmt.Errorf("building address set: %w", err)
 	}
-	sp.usable = set
-	if len(set.Ranges()) == 0 {
+	sp.usable, sp.ranges = set, set.Ranges()
+	if len(sp.ranges) == 0 {
 		return Space{}, invalid(ReasonEmptySpace, "cidr", sp.desc, "leaves no usable address once network, broadcast and gateway are excluded")
 	}
 	return sp, nil
@@ -193,10 +194,11 @@ func (s Space) Prefix() int {
 }
 
 // Is6 reports whether the space is IPv6.
-func (s Space) Is6() bool { return s.usable.Ranges()[0].From().Is6() }
+func (s Space) Is6() bool { return len(s.ranges) > 0 && s.ranges[0].From().Is6() }
 
-// Ranges are the usable addresses, as sorted disjoint ranges.
-func (s Space) Ranges() []netipx.IPRange { return s.usable.Ranges() }
+// Ranges are the usable addresses, as sorted disjoint ranges. The slice is
+// shared: do not modify it.
+func (s Space) Ranges() []netipx.IPRange { return s.ranges }
 
 // Contains reports whether a may be handed out from s.
 func (s Space) Contains(a netip.Addr) bool { return s.usable != nil && s.usable.Contains(a) }

@@ -3,14 +3,16 @@ package v1alpha1
 import "github.com/provider-ipam/provider-ipam/internal/ipam"
 
 // An AddressSpace is where addresses come from, in k0rdent's shape. The API
-// server checks what CEL can; the provider checks the rest (ranges inside
-// the network, overlaps) and reports it as a condition.
+// server checks what CEL can afford; the provider checks the rest (ranges
+// inside the network, overlaps, a gateway against a prefix shorter than
+// the cidr: building that network in CEL exceeds the cost budget) and
+// reports it as a condition.
 // +kubebuilder:validation:XValidation:rule="has(self.cidr) != has(self.ipAddresses)",message="set exactly one of cidr or ipAddresses"
 // +kubebuilder:validation:XValidation:rule="!has(self.gateway) || !has(self.ipAddresses) || has(self.prefix)",message="prefix is required with ipAddresses and a gateway: it places them in one network"
 // +kubebuilder:validation:XValidation:rule="!has(self.gateway) || self.gateway.contains(':') == (has(self.cidr) ? self.cidr.contains(':') : self.ipAddresses[0].contains(':'))",message="gateway is not of the same IP family as the addresses"
 // +kubebuilder:validation:XValidation:rule="!has(self.prefix) || self.prefix <= ((has(self.cidr) ? self.cidr.contains(':') : self.ipAddresses[0].contains(':')) ? 128 : 32)",message="prefix is longer than the address family allows"
 // +kubebuilder:validation:XValidation:rule="!has(self.prefix) || !has(self.cidr) || self.prefix <= cidr(self.cidr).prefixLength()",message="prefix is longer than the cidr's: the network must contain the cidr"
-// +kubebuilder:validation:XValidation:rule="!has(self.gateway) || !has(self.cidr) || cidr(cidr(self.cidr).ip().string() + '/' + string(has(self.prefix) ? self.prefix : cidr(self.cidr).prefixLength())).masked().containsIP(self.gateway)",message="gateway is outside the network"
+// +kubebuilder:validation:XValidation:rule="!has(self.gateway) || !has(self.cidr) || has(self.prefix) || cidr(self.cidr).containsIP(self.gateway)",message="gateway is outside the network"
 type AddressSpace struct {
 	// CIDR is a network to draw addresses from, without host bits, e.g.
 	// 10.0.0.0/24. Its network and broadcast addresses are never handed out.

@@ -1,0 +1,96 @@
+// Command provider runs provider-ipam's controllers: in-cluster and Infoblox
+// reservations, as Crossplane managed resources.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"time"
+
+	"go.uber.org/zap/zapcore"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	"github.com/crossplane/crossplane-runtime/v2/pkg/controller"
+	"github.com/crossplane/crossplane-runtime/v2/pkg/feature"
+	"github.com/crossplane/crossplane-runtime/v2/pkg/logging"
+	"github.com/crossplane/crossplane-runtime/v2/pkg/ratelimiter"
+
+	"github.com/provider-ipam/provider-ipam/apis"
+	ipamcontroller "github.com/provider-ipam/provider-ipam/internal/controller"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "provider-ipam:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	var (
+		debug          = flag.Bool("debug", false, "Log at debug level.")
+		syncInterval   = flag.Duration("sync", time.Hour, "How often every resource is re-read from the API server.")
+		pollInterval   = flag.Duration("poll", 10*time.Minute, "How often each managed resource is checked against its backend.")
+		leaderElection = flag.Bool("leader-election", false, "Elect a leader among replicas (not needed for correctness: the ledger is safe with several active replicas).")
+		maxReconcile   = flag.Int("max-reconcile-rate", 20, "Reconciles per second across all controllers, and concurrent reconciles per controller.")
+		metricsAddr    = flag.String("metrics-bind-address", ":8080", "Where to serve Prometheus metrics (0 to disable).")
+		probeAddr      = flag.String("health-probe-bind-address", ":8081", "Where to serve health probes (0 to disable).")
+	)
+	flag.Parse()
+
+	zl := zap.New(zap.UseDevMode(*debug), zap.Level(zapLevel(*debug)))
+	ctrl.SetLogger(zl)
+	log := logging.NewLogrLogger(zl.WithName("provider-ipam"))
+
+	cfg, err := ctrl.GetConfig()
+	if err != nil {
+		return fmt.Errorf("cannot get API server config: %w", err)
+	}
+	scheme := runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(scheme); err != nil {
+		return err
+	}
+	if err := apis.AddToScheme(scheme); err != nil {
+		return err
+	}
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme:                     scheme,
+		LeaderElection:             *leaderElection,
+		LeaderElectionID:           "crossplane-leader-election-provider-ipam",
+		LeaderElectionResourceLock: "leases",
+		Cache:                      cache.Options{SyncPeriod: syncInterval},
+		Metrics:                    metricsserver.Options{BindAddress: *metricsAddr},
+		HealthProbeBindAddress:     *probeAddr,
+	})
+	if err != nil {
+		return fmt.Errorf("cannot create controller manager: %w", err)
+	}
+
+	ctx := ctrl.SetupSignalHandler()
+	o := controller.Options{
+		Logger:                  log,
+		GlobalRateLimiter:       ratelimiter.NewGlobal(*maxReconcile),
+		PollInterval:            *pollInterval,
+		MaxConcurrentReconciles: *maxReconcile,
+		Features:                &feature.Flags{},
+	}
+	if err := ipamcontroller.Setup(ctx, mgr, o); err != nil {
+		return fmt.Errorf("cannot set up controllers: %w", err)
+	}
+	log.Info("Starting", "sync-interval", syncInterval.String(), "poll-interval", pollInterval.String(), "max-reconcile-rate", *maxReconcile)
+	return mgr.Start(ctx)
+}
+
+func zapLevel(debug bool) zapcore.Level {
+	if debug {
+		return zapcore.DebugLevel
+	}
+	return zapcore.InfoLevel
+}
+

@@ -1,0 +1,392 @@
+package incluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+	"sync"
+
+	kerrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+	toolscache "k8s.io/client-go/tools/cache"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/provider-ipam/provider-ipam/apis/incluster/v1alpha1"
+	"github.com/provider-ipam/provider-ipam/internal/ipam"
+)
+
+const (
+	errGetInformer = "cannot get the Allocation informer"
+	errIndex       = "cannot index Allocations by owner"
+	errNotSynced   = "the Allocation cache has not synced"
+	errListHeld    = "cannot list the owner's Allocations"
+	errGet         = "cannot get Allocation"
+	errCreate      = "cannot create Allocation"
+	errDelete      = "cannot delete Allocation"
+	errAdopt       = "cannot adopt orphaned Allocation"
+	errGetOwner    = "cannot check whether the holder still exists"
+)
+
+// indexOwnerUID indexes the Allocation cache by holder UID.
+const indexOwnerUID = "spec.owner.uid"
+
+// MaxAddrs bounds how many addresses one holder may ask for at once.
+const MaxAddrs = 4096
+
+// A ConflictError says an address is held by someone else.
+type ConflictError struct {
+	Address netip.Addr
+	Holder  v1alpha1.AllocationOwner
+}
+
+func (e *ConflictError) Error() string {
+	return fmt.Sprintf("%s is already held by %s %s/%s", e.Address, e.Holder.Kind, e.Holder.Namespace, e.Holder.Name)
+}
+
+// NameFor is the name of the Allocation of a: the address itself for IPv4,
+// the expanded address with dashes for IPv6 (colons are not allowed in
+// names). The two forms cannot collide.
+func NameFor(a netip.Addr) string {
+	if a.Is4() {
+		return a.String()
+	}
+	return strings.ReplaceAll(a.StringExpanded(), ":", "-")
+}
+
+// A Ledger reserves and releases addresses. It is safe for concurrent use.
+type Ledger struct {
+	client client.Client // writes
+	reader client.Reader // reads that must not be stale: the API server itself
+	cache  cache.Cache
+	synced func() bool
+
+	mu    sync.Mutex
+	index *ipam.Index
+}
+
+// New returns a Ledger that writes with c, confirms with r (uncached) and
+// keeps its index from ca's Allocation informer. It must be called before ca
+// starts: the owner index is registered here.
+func New(ctx context.Context, c client.Client, r client.Reader, ca cache.Cache) (*Ledger, error) {
+	if err := ca.IndexField(ctx, &v1alpha1.Allocation{}, indexOwnerUID, func(o client.Object) []string {
+		return []string{o.(*v1alpha1.Allocation).Spec.Owner.UID} //nolint:forcetypeassert // The informer is for Allocations only.
+	}); err != nil {
+		return nil, fmt.Errorf("%s: %w", errIndex, err)
+	}
+	inf, err := ca.GetInformer(ctx, &v1alpha1.Allocation{})
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", errGetInformer, err)
+	}
+	l := &Ledger{client: c, reader: r, cache: ca, index: ipam.NewIndex()}
+	reg, err := inf.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
+		AddFunc: func(o any) { l.observe(o, true) },
+		DeleteFunc: func(o any) {
+			if t, ok := o.(toolscache.DeletedFinalStateUnknown); ok {
+				o = t.Obj
+			}
+			l.observe(o, false)
+		},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", errGetInformer, err)
+	}
+	l.synced = reg.HasSynced
+	return l, nil
+}
+
+func (l *Ledger) observe(o any, held bool) {
+	al, ok := o.(*v1alpha1.Allocation)
+	if !ok {
+		return
+	}
+	a, err := netip.ParseAddr(al.Spec.Address)
+	if err != nil {
+		return // Not written by this package; never a candidate either way.
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if held {
+		l.index.Add(a)
+	} else {
+		l.index.Remove(a)
+	}
+}
+
+// ready waits until the index holds every Allocation that existed when the
+// process started: picking from a partial index would only cost refused
+// creates, but reporting exhaustion from one would be wrong.
+func (l *Ledger) ready(ctx context.Context) error {
+	if l.synced() {
+		return nil
+	}
+	if !toolscache.WaitForCacheSync(ctx.Done(), l.synced) {
+		return errors.New(errNotSynced)
+	}
+	return nil
+}
+
+// Get returns the Allocation of a, or nil if a is free. It reads the cache
+// and confirms a miss with the API server, so a fresh Allocation is seen.
+func (l *Ledger) Get(ctx context.Context, a netip.Addr) (*v1alpha1.Allocation, error) {
+	al := &v1alpha1.Allocation{}
+	err := l.cache.Get(ctx, types.NamespacedName{Name: NameFor(a)}, al)
+	if kerrors.IsNotFound(err) {
+		err = l.reader.Get(ctx, types.NamespacedName{Name: NameFor(a)}, al)
+	}
+	if kerrors.IsNotFound(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: %w", errGet, a, err)
+	}
+	return al, nil
+}
+
+// Held returns, sorted, the addresses held by uid: those the cache knows of
+// and those of hint (addresses the holder recorded) that the API server
+// confirms, so that the answer is right even while the cache lags.
+func (l *Ledger) Held(ctx context.Context, uid types.UID, hint []netip.Addr) ([]netip.Addr, error) {
+	if err := l.ready(ctx); err != nil {
+		return nil, err
+	}
+	list := &v1alpha1.AllocationList{}
+	if err := l.cache.List(ctx, list, client.MatchingFields{indexOwnerUID: string(uid)}); err != nil {
+		return nil, fmt.Errorf("%s: %w", errListHeld, err)
+	}
+	var out []netip.Addr
+	for _, al := range list.Items {
+		if a, err := netip.ParseAddr(al.Spec.Address); err == nil {
+			out = append(out, a)
+		}
+	}
+	for _, a := range hint {
+		if slices.Contains(out, a) {
+			continue
+		}
+		al, err := l.Get(ctx, a)
+		if err != nil {
+			return nil, err
+		}
+		if al != nil && al.Spec.Owner.UID == string(uid) {
+			out = append(out, a)
+		}
+	}
+	slices.SortFunc(out, netip.Addr.Compare)
+	return out, nil
+}
+
+// Hold makes owner hold every address of addrs, all or none. An address
+// already held by owner is kept. With adoptOrphans, an address held by a
+// holder that no longer exists (orphaned on deletion) is taken over.
+func (l *Ledger) Hold(ctx context.Context, owner v1alpha1.AllocationOwner, addrs []netip.Addr, adoptOrphans bool) error {
+	if err := l.ready(ctx); err != nil {
+		return err
+	}
+	var created []netip.Addr
+	for _, a := range addrs {
+		ok, err := l.claim(ctx, owner, a, adoptOrphans)
+		if err == nil && !ok {
+			al, gerr := l.Get(ctx, a)
+			switch {
+			case gerr != nil:
+				err = gerr
+			case al != nil:
+				err = &ConflictError{Address: a, Holder: al.Spec.Owner}
+			default:
+				err = fmt.Errorf("%s %s: it was released while being claimed, try again", errCreate, a)
+			}
+		}
+		if err != nil {
+			return errors.Join(err, l.release(ctx, types.UID(owner.UID), created))
+		}
+		created = append(created, a)
+	}
+	return nil
+}
+
+// Reserve makes owner hold n addresses of space and returns them, sorted.
+// Addresses owner already holds in space are kept; if it holds more than n,
+// those it has not recorded in hint go first, then the highest; the
+// missing ones are the
+// lowest free addresses of space, all or none. Addresses owner holds
+// outside space are left alone.
+func (l *Ledger) Reserve(ctx context.Context, owner v1alpha1.AllocationOwner, space ipam.Space, n int, hint []netip.Addr) ([]netip.Addr, error) {
+	if n < 1 || n > MaxAddrs {
+		return nil, fmt.Errorf("cannot reserve %d addresses: between 1 and %d may be reserved at once", n, MaxAddrs)
+	}
+	held, err := l.Held(ctx, types.UID(owner.UID), hint)
+	if err != nil {
+		return nil, err
+	}
+	var have []netip.Addr
+	for _, a := range held {
+		if space.Contains(a) {
+			have = append(have, a)
+		}
+	}
+	if len(have) > n {
+		// Keep what the holder recorded (and may have published) first:
+		// two replicas racing on one holder can leave it with extras.
+		slices.SortStableFunc(have, func(a, b netip.Addr) int {
+			return boolCmp(!slices.Contains(hint, a), !slices.Contains(hint, b))
+		})
+		if err := l.release(ctx, types.UID(owner.UID), have[n:]); err != nil {
+			return nil, err
+		}
+		have = have[:n]
+		slices.SortFunc(have, netip.Addr.Compare)
+		return have, nil
+	}
+	var created []netip.Addr
+	for len(have)+len(created) < n {
+		need := n - len(have) - len(created)
+		cands, err := l.pick(space, need)
+		if err != nil {
+			return nil, errors.Join(err, l.release(ctx, types.UID(owner.UID), created))
+		}
+		for i, a := range cands {
+			ok, err := l.claim(ctx, owner, a, false)
+			if err != nil {
+				l.unmark(cands[i:]...)
+				return nil, errors.Join(err, l.release(ctx, types.UID(owner.UID), created))
+			}
+			if ok {
+				created = append(created, a)
+			}
+		}
+	}
+	out := append(have, created...)
+	slices.SortFunc(out, netip.Addr.Compare)
+	return out, nil
+}
+
+func boolCmp(a, b bool) int {
+	switch {
+	case a == b:
+		return 0
+	case a:
+		return 1
+	}
+	return -1
+}
+
+// pick marks the n lowest free addresses of space held in the index, so that
+// concurrent reservations in this process do not pick them too.
+func (l *Ledger) pick(space ipam.Space, n int) ([]netip.Addr, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	cands := l.index.Free(space, n)
+	if len(cands) < n {
+		return nil, &ipam.ExhaustedError{Space: space.String(), Usable: space.Size(), Held: l.index.HeldIn(space), Requested: uint64(n)}
+	}
+	for _, a := range cands {
+		l.index.Add(a)
+	}
+	return cands, nil
+}
+
+func (l *Ledger) unmark(addrs ...netip.Addr) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, a := range addrs {
+		l.index.Remove(a)
+	}
+}
+
+// claim creates the Allocation of a for owner. It reports true if owner now
+// holds a (created, already held by owner, or adopted) and false if a is
+// held by someone else.
+func (l *Ledger) claim(ctx context.Context, owner v1alpha1.AllocationOwner, a netip.Addr, adoptOrphans bool) (bool, error) {
+	al := &v1alpha1.Allocation{
+		ObjectMeta: metav1.ObjectMeta{Name: NameFor(a), Labels: map[string]string{v1alpha1.LabelOwnerUID: owner.UID}},
+		Spec:       v1alpha1.AllocationSpec{Address: a.String(), Owner: owner},
+	}
+	err := l.client.Create(ctx, al)
+	if err == nil {
+		return true, nil
+	}
+	if !kerrors.IsAlreadyExists(err) {
+		return false, fmt.Errorf("%s %s: %w", errCreate, a, err)
+	}
+	cur := &v1alpha1.Allocation{}
+	if err := l.reader.Get(ctx, types.NamespacedName{Name: al.Name}, cur); err != nil {
+		if kerrors.IsNotFound(err) {
+			return false, nil // Released in between: the next pick may find it.
+		}
+		return false, fmt.Errorf("%s %s: %w", errGet, a, err)
+	}
+	if cur.Spec.Owner.UID == owner.UID {
+		return true, nil
+	}
+	if !adoptOrphans {
+		return false, nil
+	}
+	gone, err := l.holderGone(ctx, cur.Spec.Owner)
+	if err != nil || !gone {
+		return false, err
+	}
+	// The resourceVersion in cur makes this fail if anyone else adopted it.
+	cur.Spec.Owner = owner
+	cur.Labels = map[string]string{v1alpha1.LabelOwnerUID: owner.UID}
+	if err := l.client.Update(ctx, cur); err != nil {
+		if kerrors.IsConflict(err) {
+			return false, nil
+		}
+		return false, fmt.Errorf("%s %s: %w", errAdopt, a, err)
+	}
+	return true, nil
+}
+
+// holderGone reports whether the holder of an Allocation no longer exists,
+// which is what an Allocation left behind by an orphaning deletion is.
+func (l *Ledger) holderGone(ctx context.Context, o v1alpha1.AllocationOwner) (bool, error) {
+	m := &metav1.PartialObjectMetadata{}
+	m.SetGroupVersionKind(schema.FromAPIVersionAndKind(o.APIVersion, o.Kind))
+	err := l.reader.Get(ctx, types.NamespacedName{Namespace: o.Namespace, Name: o.Name}, m)
+	if kerrors.IsNotFound(err) {
+		return true, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("%s: %w", errGetOwner, err)
+	}
+	return string(m.GetUID()) != o.UID, nil
+}
+
+// Release frees every address held by uid, including hint's.
+func (l *Ledger) Release(ctx context.Context, uid types.UID, hint []netip.Addr) error {
+	held, err := l.Held(ctx, uid, hint)
+	if err != nil {
+		return err
+	}
+	return l.release(ctx, uid, held)
+}
+
+// release deletes the Allocations of addrs that uid holds. The UID
+// precondition stops it from deleting an Allocation someone else has
+// re-created for the same address in the meantime.
+func (l *Ledger) release(ctx context.Context, uid types.UID, addrs []netip.Addr) error {
+	var errs []error
+	for _, a := range addrs {
+		al := &v1alpha1.Allocation{}
+		if err := l.reader.Get(ctx, types.NamespacedName{Name: NameFor(a)}, al); err != nil {
+			if !kerrors.IsNotFound(err) {
+				errs = append(errs, fmt.Errorf("%s %s: %w", errGet, a, err))
+			}
+			continue
+		}
+		if al.Spec.Owner.UID != string(uid) {
+			continue
+		}
+		err := l.client.Delete(ctx, al, client.Preconditions{UID: &al.UID})
+		if err != nil && !kerrors.IsNotFound(err) && !kerrors.IsConflict(err) {
+			errs = append(errs, fmt.Errorf("%s %s: %w", errDelete, a, err))
+		}
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,436 @@
+package reservation_test
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	kerrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	xpv1 "github.com/crossplane/crossplane-runtime/v2/apis/common/v1"
+	"github.com/crossplane/crossplane-runtime/v2/pkg/meta"
+
+	commonv1alpha1 "github.com/provider-ipam/provider-ipam/apis/common/v1alpha1"
+	"github.com/provider-ipam/provider-ipam/apis/incluster/v1alpha1"
+	"github.com/provider-ipam/provider-ipam/internal/clients/incluster"
+)
+
+// createAll creates n Reservations from one space at once, from several
+// goroutines, as a burst of claims would.
+func createAll(t *testing.T, ns string, n int, space string) {
+	t.Helper()
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for w := range 10 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < n; i += 10 {
+				errs <- kube.Create(context.Background(), reservation(ns, fmt.Sprintf("r%03d", i), cidr(space)))
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// tally lists every Reservation of ns: addresses of the ready ones, and the
+// Synced messages of the others.
+func tally(ctx context.Context, ns string) (addrs map[string]string, failed map[string]string, err error) {
+	l := &v1alpha1.ReservationList{}
+	if err := kube.List(ctx, l, client.InNamespace(ns)); err != nil {
+		return nil, nil, err
+	}
+	addrs, failed = map[string]string{}, map[string]string{}
+	for i := range l.Items {
+		r := &l.Items[i]
+		if ready(r) {
+			addrs[r.Name] = meta.GetExternalName(r)
+			continue
+		}
+		failed[r.Name] = r.GetCondition(xpv1.TypeSynced).Message
+	}
+	return addrs, failed, nil
+}
+
+// checkDistinct fails unless every ready Reservation holds one distinct
+// usable address of space and the ledger holds exactly those.
+func checkDistinct(t *testing.T, ns string, space netip.Prefix, addrs map[string]string) {
+	t.Helper()
+	seen := map[string]string{}
+	for name, a := range addrs {
+		ip, err := netip.ParseAddr(a)
+		if err != nil {
+			t.Fatalf("%s holds %q, not one address", name, a)
+		}
+		if !space.Contains(ip) || ip == space.Addr() || ip == space.Addr().Next().Prev() {
+			t.Fatalf("%s holds %s, outside %s", name, a, space)
+		}
+		if other, dup := seen[a]; dup {
+			t.Fatalf("%s and %s both hold %s", name, other, a)
+		}
+		seen[a] = name
+	}
+	ledger := allocations(t, ns)
+	if len(ledger) != len(addrs) {
+		t.Fatalf("ledger holds %d addresses for %d ready reservations (leak)", len(ledger), len(addrs))
+	}
+	for a, holder := range ledger {
+		if holder != ns+"/"+seen[a] {
+			t.Fatalf("ledger says %s is held by %s, the reservations say %q", a, holder, seen[a])
+		}
+	}
+}
+
+func TestBurstExhaustsSpaceExactly(t *testing.T) {
+	startProvider(t)
+	ns := namespace(t, "burst")
+	createAll(t, ns, 300, "10.1.0.0/24")
+
+	var addrs, failed map[string]string
+	eventually(t, 3*time.Minute, "254 ready and 46 exhausted", func(ctx context.Context) (bool, error) {
+		var err error
+		addrs, failed, err = tally(ctx, ns)
+		if err != nil {
+			return false, err
+		}
+		exhausted := 0
+		for _, msg := range failed {
+			if strings.Contains(msg, "not enough free addresses in 10.1.0.0/24: 1 requested, 254 usable, 254 already held, 0 free") {
+				exhausted++
+			}
+		}
+		return len(addrs) == 254 && exhausted == 46, nil
+	})
+	checkDistinct(t, ns, netip.MustParsePrefix("10.1.0.0/24"), addrs)
+}
+
+func TestTwoReplicasNeverShareAnAddress(t *testing.T) {
+	startProvider(t)
+	startProvider(t)
+	ns := namespace(t, "replicas")
+	createAll(t, ns, 250, "10.2.0.0/24")
+
+	var addrs map[string]string
+	eventually(t, 3*time.Minute, "250 ready, each with one address", func(ctx context.Context) (bool, error) {
+		var err error
+		addrs, _, err = tally(ctx, ns)
+		if err != nil || len(addrs) != 250 {
+			return false, err
+		}
+		// Two replicas reconciling one Reservation at once may both reserve
+		// for it; it converges to one address. Wait for that.
+		return len(allocations(t, ns)) == 250, nil
+	})
+	checkDistinct(t, ns, netip.MustParsePrefix("10.2.0.0/24"), addrs)
+}
+
+func TestRestartMidRunLosesNothing(t *testing.T) {
+	ns := namespace(t, "restart")
+	stop := startProvider(t)
+	createAll(t, ns, 150, "10.3.0.0/24")
+	eventually(t, time.Minute, "some allocations made", func(context.Context) (bool, error) {
+		return len(allocations(t, ns)) >= 20, nil
+	})
+	stop() // Mid-run: in-flight reconciles are cut off.
+	startProvider(t)
+
+	var addrs map[string]string
+	eventually(t, 3*time.Minute, "150 ready after restart", func(ctx context.Context) (bool, error) {
+		var err error
+		addrs, _, err = tally(ctx, ns)
+		return len(addrs) == 150 && len(allocations(t, ns)) == 150, err
+	})
+	checkDistinct(t, ns, netip.MustParsePrefix("10.3.0.0/24"), addrs)
+}
+
+// A crash after the Allocation was created but before the Reservation
+// recorded it: the Reservation must get that address, not a second one.
+func TestCrashBeforeRecordingIsRecovered(t *testing.T) {
+	ns := namespace(t, "crash")
+	ctx := context.Background()
+	r := reservation(ns, "web", cidr("10.4.0.0/24"))
+	if err := kube.Create(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	orphan := &v1alpha1.Allocation{
+		ObjectMeta: metav1.ObjectMeta{Name: "10.4.0.77", Labels: map[string]string{v1alpha1.LabelOwnerUID: string(r.UID)}},
+		Spec: v1alpha1.AllocationSpec{Address: "10.4.0.77", Owner: v1alpha1.AllocationOwner{
+			APIVersion: v1alpha1.SchemeGroupVersion.String(), Kind: v1alpha1.ReservationKind, Namespace: ns, Name: "web", UID: string(r.UID),
+		}},
+	}
+	if err := kube.Create(ctx, orphan); err != nil {
+		t.Fatal(err)
+	}
+	startProvider(t)
+	got := waitReady(t, ns, "web")
+	if en := meta.GetExternalName(got); en != "10.4.0.77" {
+		t.Fatalf("external name %q, want the address reserved before the crash, 10.4.0.77", en)
+	}
+	if a := allocations(t, ns); len(a) != 1 {
+		t.Fatalf("ledger holds %v, want only 10.4.0.77", a)
+	}
+}
+
+func TestDeleteReleasesAndOrphanKeeps(t *testing.T) {
+	startProvider(t)
+	ns := namespace(t, "lifecycle")
+	ctx := context.Background()
+
+	del := reservation(ns, "deleted", cidr("10.5.0.0/24"))
+	orphaned := reservation(ns, "orphaned", cidr("10.5.0.0/24"))
+	// Crossplane v2's namespaced resources have no deletionPolicy: leaving
+	// Delete out of the management policies is how they orphan.
+	orphaned.Spec.ManagementPolicies = xpv1.ManagementPolicies{
+		xpv1.ManagementActionObserve, xpv1.ManagementActionCreate, xpv1.ManagementActionUpdate, xpv1.ManagementActionLateInitialize,
+	}
+	for _, r := range []*v1alpha1.Reservation{del, orphaned} {
+		if err := kube.Create(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	delAddr := meta.GetExternalName(waitReady(t, ns, "deleted"))
+	orphanAddr := meta.GetExternalName(waitReady(t, ns, "orphaned"))
+
+	for _, r := range []*v1alpha1.Reservation{del, orphaned} {
+		if err := kube.Delete(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	eventually(t, time.Minute, "both reservations gone", func(ctx context.Context) (bool, error) {
+		l := &v1alpha1.ReservationList{}
+		err := kube.List(ctx, l, client.InNamespace(ns))
+		return len(l.Items) == 0, err
+	})
+	a := allocations(t, ns)
+	if _, held := a[delAddr]; held {
+		t.Errorf("%s still held after its reservation was deleted", delAddr)
+	}
+	if holder := a[orphanAddr]; holder != ns+"/orphaned" {
+		t.Errorf("orphaned %s: held by %q, want it kept for %s/orphaned", orphanAddr, holder, ns)
+	}
+
+	// A new Reservation allocating from the space never gets the orphaned
+	// address; one naming it in its external name adopts it.
+	fresh := reservation(ns, "fresh", cidr("10.5.0.0/24"))
+	adopter := reservation(ns, "adopter", cidr("10.5.0.0/24"))
+	meta.SetExternalName(adopter, orphanAddr)
+	for _, r := range []*v1alpha1.Reservation{fresh, adopter} {
+		if err := kube.Create(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := meta.GetExternalName(waitReady(t, ns, "fresh")); got == orphanAddr {
+		t.Fatalf("fresh reservation was handed the orphaned address %s", got)
+	}
+	if got := meta.GetExternalName(waitReady(t, ns, "adopter")); got != orphanAddr {
+		t.Fatalf("adopter holds %s, want the orphaned %s", got, orphanAddr)
+	}
+	if holder := allocations(t, ns)[orphanAddr]; holder != ns+"/adopter" {
+		t.Fatalf("%s held by %q after adoption, want %s/adopter", orphanAddr, holder, ns)
+	}
+}
+
+func TestObserveOnlyNeverTakesOrReleases(t *testing.T) {
+	startProvider(t)
+	ns := namespace(t, "observe")
+	ctx := context.Background()
+	if err := kube.Create(ctx, reservation(ns, "owner", cidr("10.6.0.0/24"))); err != nil {
+		t.Fatal(err)
+	}
+	addr := meta.GetExternalName(waitReady(t, ns, "owner"))
+
+	watcher := reservation(ns, "watcher", nil)
+	watcher.Spec.ForProvider.Address = addr
+	watcher.Spec.ManagementPolicies = xpv1.ManagementPolicies{xpv1.ManagementActionObserve}
+	meta.SetExternalName(watcher, addr)
+	if err := kube.Create(ctx, watcher); err != nil {
+		t.Fatal(err)
+	}
+	got := waitReady(t, ns, "watcher")
+	if got.Status.AtProvider.HeldBy != ns+"/owner" {
+		t.Fatalf("heldBy %q, want %s/owner", got.Status.AtProvider.HeldBy, ns)
+	}
+	if err := kube.Delete(ctx, got); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, time.Minute, "watcher gone", func(ctx context.Context) (bool, error) {
+		err := kube.Get(ctx, client.ObjectKeyFromObject(got), &v1alpha1.Reservation{})
+		return kerrors.IsNotFound(err), client.IgnoreNotFound(err)
+	})
+	if holder := allocations(t, ns)[addr]; holder != ns+"/owner" {
+		t.Fatalf("%s held by %q after the observer was deleted, want %s/owner", addr, holder, ns)
+	}
+}
+
+func TestSpecificAddressConflictIsReported(t *testing.T) {
+	startProvider(t)
+	ns := namespace(t, "conflict")
+	ctx := context.Background()
+	first := reservation(ns, "first", cidr("10.7.0.0/24"))
+	first.Spec.ForProvider.Address = "10.7.0.10"
+	second := reservation(ns, "second", cidr("10.7.0.0/24"))
+	second.Spec.ForProvider.Address = "10.7.0.10"
+	if err := kube.Create(ctx, first); err != nil {
+		t.Fatal(err)
+	}
+	waitReady(t, ns, "first")
+	if err := kube.Create(ctx, second); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, time.Minute, "conflict reported", func(ctx context.Context) (bool, error) {
+		r := get(t, ns, "second")
+		c := r.GetCondition(xpv1.TypeSynced)
+		return c.Status == corev1.ConditionFalse && strings.Contains(c.Message, "10.7.0.10 is already held by Reservation conflict/first"), nil
+	})
+	if a := allocations(t, ns); len(a) != 1 || a["10.7.0.10"] != ns+"/first" {
+		t.Fatalf("ledger %v, want only 10.7.0.10 held by first", a)
+	}
+}
+
+func TestCountGrowsAndShrinks(t *testing.T) {
+	startProvider(t)
+	ns := namespace(t, "scale")
+	ctx := context.Background()
+	r := reservation(ns, "nodes", &commonv1alpha1.AddressSpace{CIDR: "10.8.0.0/29", Gateway: "10.8.0.1"})
+	r.Spec.ForProvider.Count = ptr.To[int32](3)
+	if err := kube.Create(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	if got := meta.GetExternalName(waitReady(t, ns, "nodes")); got != "10.8.0.2-10.8.0.4" {
+		t.Fatalf("holds %q, want 10.8.0.2-10.8.0.4 (lowest, skipping network and gateway)", got)
+	}
+	setCount := func(n int32) {
+		cur := get(t, ns, "nodes")
+		cur.Spec.ForProvider.Count = ptr.To(n)
+		if err := kube.Update(ctx, cur); err != nil {
+			t.Fatal(err)
+		}
+	}
+	setCount(5)
+	eventually(t, time.Minute, "grown to 5", func(context.Context) (bool, error) {
+		return meta.GetExternalName(get(t, ns, "nodes")) == "10.8.0.2-10.8.0.6" && len(allocations(t, ns)) == 5, nil
+	})
+	setCount(6) // A /29 with a gateway has 5 usable addresses.
+	eventually(t, time.Minute, "growth beyond the space refused", func(context.Context) (bool, error) {
+		c := get(t, ns, "nodes").GetCondition(xpv1.TypeSynced)
+		return strings.Contains(c.Message, "not enough free addresses in 10.8.0.0/29: 1 requested, 5 usable, 5 already held"), nil
+	})
+	if a := allocations(t, ns); len(a) != 5 {
+		t.Fatalf("failed growth left %d addresses held, want 5", len(a))
+	}
+	setCount(2)
+	eventually(t, time.Minute, "shrunk to 2", func(context.Context) (bool, error) {
+		return meta.GetExternalName(get(t, ns, "nodes")) == "10.8.0.2-10.8.0.3" && len(allocations(t, ns)) == 2, nil
+	})
+}
+
+func TestIPv6AndConnectionDetails(t *testing.T) {
+	startProvider(t)
+	ns := namespace(t, "ipv6")
+	ctx := context.Background()
+	r := reservation(ns, "v6", &commonv1alpha1.AddressSpace{CIDR: "2001:db8:9::/120", Gateway: "2001:db8:9::1"})
+	r.Spec.WriteConnectionSecretToReference = &xpv1.LocalSecretReference{Name: "v6-conn"}
+	if err := kube.Create(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	if got := meta.GetExternalName(waitReady(t, ns, "v6")); got != "2001:db8:9::2" {
+		t.Fatalf("holds %q, want 2001:db8:9::2 (not the subnet-router anycast address nor the gateway)", got)
+	}
+	if _, ok := allocations(t, ns)["2001:db8:9::2"]; !ok {
+		t.Fatal("no Allocation for 2001:db8:9::2")
+	}
+	if name := incluster.NameFor(netip.MustParseAddr("2001:db8:9::2")); name != "2001-0db8-0009-0000-0000-0000-0000-0002" {
+		t.Fatalf("allocation name %q", name)
+	}
+	s := &corev1.Secret{}
+	eventually(t, time.Minute, "connection secret", func(ctx context.Context) (bool, error) {
+		err := kube.Get(ctx, client.ObjectKey{Namespace: ns, Name: "v6-conn"}, s)
+		return err == nil, client.IgnoreNotFound(err)
+	})
+	want := map[string]string{"address": "2001:db8:9::2", "addresses": "2001:db8:9::2", "prefix": "120", "gateway": "2001:db8:9::1"}
+	for k, v := range want {
+		if string(s.Data[k]) != v {
+			t.Errorf("connection detail %s = %q, want %q", k, s.Data[k], v)
+		}
+	}
+}
+
+func TestInvalidSpaceReportedAsCondition(t *testing.T) {
+	startProvider(t)
+	ns := namespace(t, "invalid")
+	ctx := context.Background()
+	// Admission cannot see that ranges overlap; the provider must say so.
+	r := reservation(ns, "overlap", &commonv1alpha1.AddressSpace{IPAddresses: []string{"10.9.0.10-10.9.0.20", "10.9.0.15"}})
+	if err := kube.Create(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, time.Minute, "overlap reported", func(context.Context) (bool, error) {
+		c := get(t, ns, "overlap").GetCondition(xpv1.TypeSynced)
+		return c.Status == corev1.ConditionFalse && strings.Contains(c.Message, `ipAddresses[1] "10.9.0.15": overlaps ipAddresses[0]`), nil
+	})
+	if a := allocations(t, ns); len(a) != 0 {
+		t.Fatalf("invalid reservation holds %v", a)
+	}
+}
+
+func TestAdmissionRejectsBadInput(t *testing.T) {
+	ns := namespace(t, "admission")
+	cases := map[string]struct {
+		params v1alpha1.ReservationParameters
+		want   string
+	}{
+		"bad cidr":          {v1alpha1.ReservationParameters{Space: cidr("10.0.0.0/33")}, "must be a CIDR without host bits"},
+		"host bits":         {v1alpha1.ReservationParameters{Space: cidr("10.0.0.1/24")}, "must be a CIDR without host bits"},
+		"both":              {v1alpha1.ReservationParameters{Space: &commonv1alpha1.AddressSpace{CIDR: "10.0.0.0/24", IPAddresses: []string{"10.0.0.1"}}}, "set exactly one of cidr or ipAddresses"},
+		"neither":           {v1alpha1.ReservationParameters{Space: &commonv1alpha1.AddressSpace{Gateway: "10.0.0.1"}}, "set exactly one of cidr or ipAddresses"},
+		"gateway outside":   {v1alpha1.ReservationParameters{Space: &commonv1alpha1.AddressSpace{CIDR: "10.0.0.0/24", Gateway: "10.0.1.1"}}, "gateway is outside the network"},
+		"gateway family":    {v1alpha1.ReservationParameters{Space: &commonv1alpha1.AddressSpace{CIDR: "10.0.0.0/24", Gateway: "2001:db8::1"}}, "gateway is not of the same IP family"},
+		"prefix too long":   {v1alpha1.ReservationParameters{Space: &commonv1alpha1.AddressSpace{CIDR: "10.0.0.0/24", Prefix: 25}}, "prefix is longer than the cidr's"},
+		"prefix v4 > 32":    {v1alpha1.ReservationParameters{Space: &commonv1alpha1.AddressSpace{IPAddresses: []string{"10.0.0.1"}, Prefix: 33}}, "prefix is longer than the address family allows"},
+		"mixed families":    {v1alpha1.ReservationParameters{Space: &commonv1alpha1.AddressSpace{IPAddresses: []string{"10.0.0.1", "2001:db8::1"}}}, "all addresses must be of one IP family"},
+		"duplicates":        {v1alpha1.ReservationParameters{Space: &commonv1alpha1.AddressSpace{IPAddresses: []string{"10.0.0.1", "10.0.0.1"}}}, "Duplicate value"},
+		"bad list entry":    {v1alpha1.ReservationParameters{Space: &commonv1alpha1.AddressSpace{IPAddresses: []string{"10.0.0.300"}}}, "must be an IP address, a CIDR or a range"},
+		"bad address":       {v1alpha1.ReservationParameters{Address: "not-an-ip"}, "must be an IP address"},
+		"gateway no prefix": {v1alpha1.ReservationParameters{Space: &commonv1alpha1.AddressSpace{IPAddresses: []string{"10.0.0.5"}, Gateway: "10.0.0.1"}}, "prefix is required with ipAddresses and a gateway"},
+		"address and count": {v1alpha1.ReservationParameters{Address: "10.0.0.5", Count: ptr.To[int32](2)}, "address and count are exclusive"},
+		"nothing":           {v1alpha1.ReservationParameters{}, "set space, address, or both"},
+	}
+	i := 0
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			i++
+			r := &v1alpha1.Reservation{
+				ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: fmt.Sprintf("bad-%d", i)},
+				Spec:       v1alpha1.ReservationSpec{ForProvider: tc.params},
+			}
+			err := kube.Create(context.Background(), r)
+			if !kerrors.IsInvalid(err) || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("got %v, want an Invalid error containing %q", err, tc.want)
+			}
+		})
+	}
+
+	// The space of a Reservation cannot move once set.
+	r := reservation(ns, "immutable", cidr("10.10.0.0/24"))
+	if err := kube.Create(context.Background(), r); err != nil {
+		t.Fatal(err)
+	}
+	r.Spec.ForProvider.Space = cidr("10.11.0.0/24")
+	if err := kube.Update(context.Background(), r); !kerrors.IsInvalid(err) || !strings.Contains(err.Error(), "space is immutable") {
+		t.Fatalf("got %v, want space is immutable", err)
+	}
+}
