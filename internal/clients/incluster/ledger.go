@@ -291,6 +291,13 @@ func (l *Ledger) pick(space ipam.Space, n int) ([]netip.Addr, error) {
 	return cands, nil
 }
 
+// HeldIn counts the addresses of space the index knows to be held.
+func (l *Ledger) HeldIn(space ipam.Space) uint64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.index.HeldIn(space)
+}
+
 func (l *Ledger) unmark(addrs ...netip.Addr) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -367,26 +374,48 @@ func (l *Ledger) Release(ctx context.Context, uid types.UID, hint []netip.Addr) 
 	return l.release(ctx, uid, held)
 }
 
-// release deletes the Allocations of addrs that uid holds. The UID
-// precondition stops it from deleting an Allocation someone else has
-// re-created for the same address in the meantime.
+// release deletes the Allocations of addrs that uid holds.
 func (l *Ledger) release(ctx context.Context, uid types.UID, addrs []netip.Addr) error {
 	var errs []error
 	for _, a := range addrs {
-		al := &v1alpha1.Allocation{}
-		if err := l.reader.Get(ctx, types.NamespacedName{Name: NameFor(a)}, al); err != nil {
-			if !kerrors.IsNotFound(err) {
-				errs = append(errs, fmt.Errorf("%s %s: %w", errGet, a, err))
-			}
-			continue
-		}
-		if al.Spec.Owner.UID != string(uid) {
-			continue
-		}
-		err := l.client.Delete(ctx, al, client.Preconditions{UID: &al.UID})
-		if err != nil && !kerrors.IsNotFound(err) && !kerrors.IsConflict(err) {
-			errs = append(errs, fmt.Errorf("%s %s: %w", errDelete, a, err))
+		if err := l.releaseOne(ctx, uid, a); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// releaseOne deletes the Allocation of a if uid holds it. It trusts the
+// cached copy first, which saves a request: the UID and resourceVersion
+// preconditions make a stale copy (re-created, or adopted by another
+// holder) fail the delete instead of freeing someone else's address, and
+// the fresh copy is then read and checked again.
+func (l *Ledger) releaseOne(ctx context.Context, uid types.UID, a netip.Addr) error {
+	key := types.NamespacedName{Name: NameFor(a)}
+	for i, r := range []client.Reader{l.cache, l.reader} {
+		al := &v1alpha1.Allocation{}
+		err := r.Get(ctx, key, al)
+		if kerrors.IsNotFound(err) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("%s %s: %w", errGet, a, err)
+		}
+		if al.Spec.Owner.UID != string(uid) {
+			if i == 0 {
+				continue // Perhaps adopted by uid a moment ago: ask the API server.
+			}
+			return nil
+		}
+		err = l.client.Delete(ctx, al, client.Preconditions{UID: &al.UID, ResourceVersion: &al.ResourceVersion})
+		switch {
+		case err == nil, kerrors.IsNotFound(err):
+			return nil
+		case kerrors.IsConflict(err):
+			continue
+		default:
+			return fmt.Errorf("%s %s: %w", errDelete, a, err)
+		}
+	}
+	return nil
 }
