@@ -93,4 +93,3 @@ func zapLevel(debug bool) zapcore.Level {
 	}
 	return zapcore.InfoLevel
 }
-
