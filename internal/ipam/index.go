@@ -8,9 +8,11 @@ import (
 )
 
 // Index is a set of held addresses kept as maximal runs of consecutive
-// addresses in a B-tree. Finding the lowest free address of a space costs
-// O(log runs) whatever the number of addresses held, so a full pool
-// allocates as fast as an empty one. It is not safe for concurrent use.
+// addresses in a B-tree. Finding the lowest free address costs O(log runs)
+// for each range of the space it looks at: a CIDR space (at most three
+// ranges once network, broadcast and gateway are cut out) allocates as fast
+// full as empty. A space listed as many separate addresses costs up to one
+// lookup per listed range it has to skip. It is not safe for concurrent use.
 type Index struct {
 	t *btree.BTreeG[netipx.IPRange]
 }

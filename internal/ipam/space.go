@@ -1,6 +1,7 @@
 package ipam
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -90,7 +91,11 @@ func ParseSpace(s SpaceSpec) (Space, error) {
 	if s.Gateway != "" {
 		gw, err := ParseAddr("gateway", s.Gateway)
 		if err != nil {
-			return Space{}, invalid(ReasonInvalidGateway, "gateway", s.Gateway, "not an IP address")
+			var ie *InvalidError
+			if errors.As(err, &ie) {
+				ie.Reason = ReasonInvalidGateway
+			}
+			return Space{}, err
 		}
 		if gw.BitLen() != bitLen {
 			return Space{}, invalid(ReasonMixedFamilies, "gateway", s.Gateway, "is not of the same family as the addresses")
@@ -144,7 +149,11 @@ func ParseSpace(s SpaceSpec) (Space, error) {
 	}
 	sp.usable, sp.ranges = set, set.Ranges()
 	if len(sp.ranges) == 0 {
-		return Space{}, invalid(ReasonEmptySpace, "cidr", sp.desc, "leaves no usable address once network, broadcast and gateway are excluded")
+		field := "cidr"
+		if s.CIDR == "" {
+			field = "ipAddresses"
+		}
+		return Space{}, invalid(ReasonEmptySpace, field, sp.desc, "leaves no usable address once network, broadcast and gateway are excluded")
 	}
 	return sp, nil
 }
@@ -234,13 +243,15 @@ func (s Space) Why(a netip.Addr) string {
 	switch {
 	case s.gateway.IsValid() && a == s.gateway:
 		return "the gateway"
-	case s.network.IsValid() && slices.Contains(reservedAddrs(s.network), a) && a == s.network.Addr():
-		if a.Is4() {
-			return fmt.Sprintf("the network address of %s", s.network)
-		}
-		return fmt.Sprintf("the subnet-router anycast address of %s", s.network)
 	case s.network.IsValid() && slices.Contains(reservedAddrs(s.network), a):
-		return fmt.Sprintf("the broadcast address of %s", s.network)
+		switch {
+		case a != s.network.Addr():
+			return fmt.Sprintf("the broadcast address of %s", s.network)
+		case a.Is4():
+			return fmt.Sprintf("the network address of %s", s.network)
+		default:
+			return fmt.Sprintf("the subnet-router anycast address of %s", s.network)
+		}
 	case !s.Contains(a):
 		return fmt.Sprintf("outside %s", s.desc)
 	}
