@@ -51,3 +51,8 @@ type AddressSpace struct {
 func (s AddressSpace) Spec() ipam.SpaceSpec {
 	return ipam.SpaceSpec{CIDR: s.CIDR, IPAddresses: s.IPAddresses, Gateway: s.Gateway, Prefix: int(s.Prefix)}
 }
+
+// FinalizerInUse is put on a reservation by the pool that hands its
+// addresses to machines, while any machine holds one. A reservation with it
+// does not release its addresses: nothing is released from under a machine.
+const FinalizerInUse = "ipam.provider-ipam.io/in-use"

@@ -434,3 +434,69 @@ func TestAdmissionRejectsBadInput(t *testing.T) {
 		t.Fatalf("got %v, want space is immutable", err)
 	}
 }
+
+// A set that cannot be held whole is not held at all.
+func TestAllAddressesIsAllOrNothing(t *testing.T) {
+	startProvider(t)
+	ns := namespace(t, "allornothing")
+	ctx := context.Background()
+	blocker := reservation(ns, "blocker", nil)
+	blocker.Spec.ForProvider.Address = "10.12.0.12"
+	if err := kube.Create(ctx, blocker); err != nil {
+		t.Fatal(err)
+	}
+	waitReady(t, ns, "blocker")
+
+	set := reservation(ns, "set", &commonv1alpha1.AddressSpace{IPAddresses: []string{"10.12.0.10-10.12.0.14"}, Gateway: "10.12.0.1", Prefix: 24})
+	set.Spec.ForProvider.AllAddresses = true
+	if err := kube.Create(ctx, set); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, time.Minute, "conflict reported", func(context.Context) (bool, error) {
+		c := get(t, ns, "set").GetCondition(xpv1.TypeSynced)
+		return strings.Contains(c.Message, "10.12.0.12 is already held by Reservation allornothing/blocker"), nil
+	})
+	if a := allocations(t, ns); len(a) != 1 {
+		t.Fatalf("ledger %v: the set left part of itself held", a)
+	}
+
+	// Once the blocker is gone the whole set is held.
+	if err := kube.Delete(ctx, blocker); err != nil {
+		t.Fatal(err)
+	}
+	if got := meta.GetExternalName(waitReady(t, ns, "set")); got != "10.12.0.10-10.12.0.14" {
+		t.Fatalf("set holds %q, want 10.12.0.10-10.12.0.14", got)
+	}
+}
+
+// While a pool hands the addresses to machines, deleting the Reservation
+// releases nothing; once the pool lets go, it does.
+func TestInUseAddressesAreNotReleased(t *testing.T) {
+	startProvider(t)
+	ns := namespace(t, "inuse")
+	ctx := context.Background()
+	r := reservation(ns, "nodes", cidr("10.13.0.0/24"))
+	r.Finalizers = []string{commonv1alpha1.FinalizerInUse}
+	if err := kube.Create(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	addr := meta.GetExternalName(waitReady(t, ns, "nodes"))
+	if err := kube.Delete(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, time.Minute, "release refused while in use", func(context.Context) (bool, error) {
+		c := get(t, ns, "nodes").GetCondition(xpv1.TypeSynced)
+		return strings.Contains(c.Message, "still handed out to machines"), nil
+	})
+	if holder := allocations(t, ns)[addr]; holder != ns+"/nodes" {
+		t.Fatalf("%s released while in use (holder %q)", addr, holder)
+	}
+	cur := get(t, ns, "nodes")
+	meta.RemoveFinalizer(cur, commonv1alpha1.FinalizerInUse)
+	if err := kube.Update(ctx, cur); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, time.Minute, "released once no longer in use", func(context.Context) (bool, error) {
+		return len(allocations(t, ns)) == 0, nil
+	})
+}
