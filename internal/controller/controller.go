@@ -11,6 +11,9 @@ import (
 
 	"github.com/provider-ipam/provider-ipam/internal/clients/incluster"
 	"github.com/provider-ipam/provider-ipam/internal/controller/incluster/reservation"
+	"github.com/provider-ipam/provider-ipam/internal/controller/infoblox"
+	"github.com/provider-ipam/provider-ipam/internal/controller/ipam"
+	"github.com/provider-ipam/provider-ipam/internal/controller/k0rdent/clusteripamclaim"
 )
 
 // Setup adds every controller to mgr. It must run before mgr starts.
@@ -19,5 +22,14 @@ func Setup(ctx context.Context, mgr ctrl.Manager, o controller.Options) error {
 	if err != nil {
 		return fmt.Errorf("cannot set up the in-cluster ledger: %w", err)
 	}
-	return reservation.Setup(mgr, o, l)
+	if err := reservation.Setup(mgr, o, l); err != nil {
+		return err
+	}
+	if err := infoblox.Setup(mgr, o); err != nil {
+		return err
+	}
+	if err := ipam.Setup(ctx, mgr, o); err != nil {
+		return err
+	}
+	return clusteripamclaim.Setup(ctx, mgr, o)
 }

@@ -7,11 +7,14 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
 
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
+	capiipamv1beta2 "sigs.k8s.io/cluster-api/api/ipam/v1beta2"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	"github.com/provider-ipam/provider-ipam/apis"
@@ -36,13 +39,51 @@ func Root() (string, error) {
 	}
 }
 
-// Scheme knows client-go's kinds and provider-ipam's.
+// capiCRDs are the Cluster API CRDs the IPAM contract needs: the claims and
+// addresses, and Cluster for its paused flag. Only these: the rest would
+// drag in CRDs that need CAPI's conversion webhooks.
+var capiCRDs = []string{
+	"ipam.cluster.x-k8s.io_ipaddressclaims.yaml",
+	"ipam.cluster.x-k8s.io_ipaddresses.yaml",
+	"cluster.x-k8s.io_clusters.yaml",
+}
+
+// CAPICRDDir returns a new temporary directory holding the CAPI CRDs of the
+// IPAM contract, copied from the sigs.k8s.io/cluster-api module go.mod pins.
+// Pass it to Start; the caller removes it when done.
+func CAPICRDDir() (string, error) {
+	out, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", "sigs.k8s.io/cluster-api").Output()
+	if err != nil {
+		return "", fmt.Errorf("cannot locate the sigs.k8s.io/cluster-api module (go list -m): %w", err)
+	}
+	src := filepath.Join(strings.TrimSpace(string(out)), "config", "crd", "bases")
+	dir, err := os.MkdirTemp("", "capi-crds-")
+	if err != nil {
+		return "", err
+	}
+	for _, f := range capiCRDs {
+		b, err := os.ReadFile(filepath.Join(src, f))
+		if err == nil {
+			err = os.WriteFile(filepath.Join(dir, f), b, 0o600)
+		}
+		if err != nil {
+			_ = os.RemoveAll(dir)
+			return "", fmt.Errorf("cannot copy CAPI CRD %s: %w", f, err)
+		}
+	}
+	return dir, nil
+}
+
+// Scheme knows client-go's kinds, provider-ipam's and CAPI's IPAM kinds.
 func Scheme() (*runtime.Scheme, error) {
 	s := runtime.NewScheme()
 	if err := clientgoscheme.AddToScheme(s); err != nil {
 		return nil, err
 	}
 	if err := apis.AddToScheme(s); err != nil {
+		return nil, err
+	}
+	if err := capiipamv1beta2.AddToScheme(s); err != nil {
 		return nil, err
 	}
 	return s, nil

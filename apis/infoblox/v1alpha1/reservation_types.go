@@ -1,0 +1,170 @@
+package v1alpha1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	xpv1 "github.com/crossplane/crossplane-runtime/v2/apis/common/v1"
+	xpv2 "github.com/crossplane/crossplane-runtime/v2/apis/common/v2"
+)
+
+// Record types a Reservation can hold its address with.
+const (
+	RecordTypeFixedAddress = "FixedAddress"
+	RecordTypeHostRecord   = "HostRecord"
+)
+
+// ReservationParameters say which address to hold in Infoblox and how.
+// Everything that shapes the object in Infoblox is immutable: create a new
+// Reservation to move an address.
+// +kubebuilder:validation:XValidation:rule="has(self.network) || has(self.address)",message="set network, address, or both"
+// +kubebuilder:validation:XValidation:rule="!has(self.recordType) || self.recordType != 'HostRecord' || has(self.hostName)",message="hostName is required with recordType HostRecord"
+// +kubebuilder:validation:XValidation:rule="!has(self.address) || (!has(self.range) && !has(self.exclude))",message="range and exclude choose among free addresses: they do not go with a specific address"
+// +kubebuilder:validation:XValidation:rule="has(self.network) == has(oldSelf.network) && (!has(self.network) || self.network == oldSelf.network)",message="network is immutable"
+// +kubebuilder:validation:XValidation:rule="has(self.address) == has(oldSelf.address) && (!has(self.address) || self.address == oldSelf.address)",message="address is immutable"
+// +kubebuilder:validation:XValidation:rule="has(self.range) == has(oldSelf.range) && (!has(self.range) || self.range == oldSelf.range)",message="range is immutable"
+// +kubebuilder:validation:XValidation:rule="(has(self.recordType) ? self.recordType : 'FixedAddress') == (has(oldSelf.recordType) ? oldSelf.recordType : 'FixedAddress')",message="recordType is immutable"
+// +kubebuilder:validation:XValidation:rule="has(self.hostName) == has(oldSelf.hostName) && (!has(self.hostName) || self.hostName == oldSelf.hostName)",message="hostName is immutable"
+type ReservationParameters struct {
+	// Network (CIDR) to take the next available address from, e.g.
+	// 192.0.2.0/24. It must exist in the ProviderConfig's network view.
+	// Required unless address is set.
+	// +optional
+	// +kubebuilder:validation:MaxLength=49
+	// +kubebuilder:validation:XValidation:rule="isCIDR(self) && cidr(self) == cidr(self).masked()",message="must be a CIDR without host bits, e.g. 192.0.2.0/24"
+	Network string `json:"network,omitempty"`
+
+	// Range "first-last" limits the next available address to this range
+	// (inclusive), e.g. 192.0.2.10-192.0.2.50. A DHCP range with exactly
+	// these bounds must exist in Infoblox.
+	// +optional
+	// +kubebuilder:validation:MaxLength=91
+	// +kubebuilder:validation:XValidation:rule="self.split('-').size() == 2 && isIP(self.split('-')[0]) && isIP(self.split('-')[1])",message="must be a range first-last"
+	Range string `json:"range,omitempty"`
+
+	// Exclude lists addresses never to be chosen as the next available.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=256
+	// +kubebuilder:validation:items:MaxLength=45
+	// +kubebuilder:validation:items:XValidation:rule="isIP(self)",message="must be an IP address"
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="exclude is immutable"
+	Exclude []string `json:"exclude,omitempty"`
+
+	// Address reserves exactly this address.
+	// +optional
+	// +kubebuilder:validation:MaxLength=45
+	// +kubebuilder:validation:XValidation:rule="isIP(self)",message="must be an IP address"
+	Address string `json:"address,omitempty"`
+
+	// RecordType is the Infoblox object that holds the address: a DHCP
+	// FixedAddress or a HostRecord named hostName.
+	// +optional
+	// +kubebuilder:default=FixedAddress
+	// +kubebuilder:validation:Enum=FixedAddress;HostRecord
+	RecordType string `json:"recordType,omitempty"`
+
+	// HostName of the HostRecord (a FQDN when the ProviderConfig has a DNS
+	// view).
+	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	HostName string `json:"hostName,omitempty"`
+
+	// MAC address of the fixed address (IPv4). The default,
+	// 00:00:00:00:00:00, reserves the address for no client.
+	// +optional
+	// +kubebuilder:default="00:00:00:00:00:00"
+	// +kubebuilder:validation:Pattern=`^([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}$`
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="mac is immutable"
+	MAC string `json:"mac,omitempty"`
+
+	// Gateway published with the address. Defaults to the network's DHCP
+	// routers option in Infoblox.
+	// +optional
+	// +kubebuilder:validation:MaxLength=45
+	// +kubebuilder:validation:XValidation:rule="isIP(self)",message="must be an IP address"
+	Gateway string `json:"gateway,omitempty"`
+
+	// Prefix length published with the address. Defaults to the network's.
+	// +optional
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=128
+	Prefix int32 `json:"prefix,omitempty"`
+
+	// Cluster the address is for, recorded in the extensible attribute
+	// provider-ipam/cluster.
+	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="cluster is immutable"
+	Cluster string `json:"cluster,omitempty"`
+
+	// Claim the address is for, recorded in the extensible attribute
+	// provider-ipam/claim.
+	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="claim is immutable"
+	Claim string `json:"claim,omitempty"`
+}
+
+// ReservationObservation is what Infoblox holds for a Reservation.
+type ReservationObservation struct {
+	// Address held.
+	// +optional
+	Address string `json:"address,omitempty"`
+	// Ref is the WAPI reference of the object holding it.
+	// +optional
+	Ref string `json:"ref,omitempty"`
+	// Network (CIDR) the address lives in.
+	// +optional
+	Network string `json:"network,omitempty"`
+	// Prefix length published with the address.
+	// +optional
+	Prefix int32 `json:"prefix,omitempty"`
+	// Gateway published with the address.
+	// +optional
+	Gateway string `json:"gateway,omitempty"`
+}
+
+// A ReservationSpec defines the desired state of a Reservation.
+type ReservationSpec struct {
+	xpv2.ManagedResourceSpec `json:",inline"`
+	ForProvider              ReservationParameters `json:"forProvider"`
+}
+
+// A ReservationStatus represents the observed state of a Reservation.
+type ReservationStatus struct {
+	xpv1.ResourceStatus `json:",inline"`
+	AtProvider          ReservationObservation `json:"atProvider,omitempty"`
+}
+
+// +kubebuilder:object:root=true
+
+// A Reservation holds one IP address in Infoblox NIOS, as a fixed address
+// or a host record tagged with the extensible attribute
+// provider-ipam/reservation-uid. Its external name is the object's WAPI
+// reference; set it (with managementPolicies [Observe]) to adopt an existing
+// fixed address read-only.
+// +kubebuilder:printcolumn:name="READY",type="string",JSONPath=".status.conditions[?(@.type=='Ready')].status"
+// +kubebuilder:printcolumn:name="SYNCED",type="string",JSONPath=".status.conditions[?(@.type=='Synced')].status"
+// +kubebuilder:printcolumn:name="ADDRESS",type="string",JSONPath=".status.atProvider.address"
+// +kubebuilder:printcolumn:name="NETWORK",type="string",JSONPath=".status.atProvider.network"
+// +kubebuilder:printcolumn:name="GATEWAY",type="string",JSONPath=".status.atProvider.gateway",priority=1
+// +kubebuilder:printcolumn:name="REF",type="string",JSONPath=".metadata.annotations.crossplane\\.io/external-name",priority=1
+// +kubebuilder:printcolumn:name="AGE",type="date",JSONPath=".metadata.creationTimestamp"
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:scope=Namespaced,categories={crossplane,managed,ipam},shortName=ibr
+type Reservation struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	Spec   ReservationSpec   `json:"spec"`
+	Status ReservationStatus `json:"status,omitempty"`
+}
+
+// +kubebuilder:object:root=true
+
+// ReservationList contains a list of Reservation.
+type ReservationList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []Reservation `json:"items"`
+}

@@ -1,0 +1,143 @@
+package v1alpha1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// FinalizerInUse is set on an IPPool, and on every object its
+// reservationRefs name, while any IPAddress of the pool exists: the
+// reservation controllers refuse to release addresses a machine still holds.
+const FinalizerInUse = "ipam.provider-ipam.io/in-use"
+
+// Pool condition types and reasons.
+const (
+	// ConditionReady is the pool's Ready condition, as CAPI's IPAM contract
+	// asks of a pool.
+	ConditionReady = "Ready"
+
+	ReasonReady                  = "Ready"
+	ReasonInvalidSpec            = "InvalidSpec"
+	ReasonDeleting               = "Deleting"
+	ReasonReservationUnavailable = "ReservationUnavailable"
+	// ReasonFinalizerError says the in-use finalizer could not be put on
+	// (or removed from) a reservation, e.g. one already being deleted.
+	ReasonFinalizerError = "FinalizerError"
+)
+
+// A ReservationRef names a managed resource in the pool's namespace whose
+// addresses the pool hands out, e.g. an in-cluster or Infoblox Reservation.
+type ReservationRef struct {
+	// APIVersion of the referenced object, e.g.
+	// incluster.ipam.provider-ipam.io/v1alpha1.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=317
+	APIVersion string `json:"apiVersion"`
+	// Kind of the referenced object, e.g. Reservation.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=63
+	Kind string `json:"kind"`
+	// Name of the referenced object, in the pool's namespace.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	Name string `json:"name"`
+}
+
+// IPPoolSpec is what a pool hands out.
+// +kubebuilder:validation:XValidation:rule="!has(self.gateway) || self.gateway.contains(':') == self.addresses[0].contains(':')",message="gateway is not of the same IP family as the addresses"
+// +kubebuilder:validation:XValidation:rule="self.prefix <= (self.addresses[0].contains(':') ? 128 : 32)",message="prefix is longer than the address family allows"
+type IPPoolSpec struct {
+	// Addresses the pool hands out: single addresses, CIDRs and inclusive
+	// ranges "192.0.2.10-192.0.2.20", all of one family, inside the
+	// network given by prefix. They are the addresses already reserved for
+	// the cluster. The network, broadcast (IPv4) and gateway addresses are
+	// never handed out.
+	// +listType=set
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=1024
+	// +kubebuilder:validation:items:MaxLength=91
+	// +kubebuilder:validation:items:XValidation:rule="isIP(self) || isCIDR(self) || (self.split('-').size() == 2 && isIP(self.split('-')[0]) && isIP(self.split('-')[1]))",message="must be an IP address, a CIDR or a range first-last"
+	// +kubebuilder:validation:XValidation:rule="self.all(a, a.contains(':') == self[0].contains(':'))",message="all addresses must be of one IP family"
+	Addresses []string `json:"addresses"`
+
+	// Prefix is the network's prefix length, given to machines with every
+	// address.
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=128
+	Prefix int32 `json:"prefix"`
+
+	// Gateway of the network, given to machines with every address and
+	// never handed out.
+	// +optional
+	// +kubebuilder:validation:MaxLength=45
+	// +kubebuilder:validation:XValidation:rule="isIP(self)",message="must be an IP address"
+	Gateway string `json:"gateway,omitempty"`
+
+	// ReservationRefs are the managed resources holding these addresses.
+	// While any address of the pool is handed out, each carries the
+	// ipam.provider-ipam.io/in-use finalizer so that it cannot release them.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=64
+	ReservationRefs []ReservationRef `json:"reservationRefs,omitempty"`
+}
+
+// IPPoolStatus is what the pool has handed out.
+type IPPoolStatus struct {
+	// Conditions: Ready is true when the spec is valid and every
+	// reservation it references exists and is protected while in use.
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	// +kubebuilder:validation:MaxItems=8
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+
+	// Total is the number of addresses the pool can hand out.
+	// +optional
+	Total int64 `json:"total"`
+	// Used is the number of IPAddresses handed out from the pool.
+	// +optional
+	Used int64 `json:"used"`
+	// Free is the number of addresses still available.
+	// +optional
+	Free int64 `json:"free"`
+
+	// ProtectedRefs are the objects that carry the in-use finalizer on this
+	// pool's behalf, so that it is removed from a reference dropped from the
+	// spec too.
+	// +optional
+	// +listType=atomic
+	ProtectedRefs []ReservationRef `json:"protectedRefs,omitempty"`
+}
+
+// +kubebuilder:object:root=true
+
+// An IPPool hands out a cluster's reserved addresses to its machines through
+// Cluster API's IPAM contract: reference it from an IPAddressClaim's poolRef
+// ({apiGroup: ipam.provider-ipam.io, kind: IPPool, name}) and provider-ipam
+// creates the IPAddress. No address is handed out twice.
+// +kubebuilder:printcolumn:name="TOTAL",type="integer",JSONPath=".status.total"
+// +kubebuilder:printcolumn:name="USED",type="integer",JSONPath=".status.used"
+// +kubebuilder:printcolumn:name="FREE",type="integer",JSONPath=".status.free"
+// +kubebuilder:printcolumn:name="GATEWAY",type="string",JSONPath=".spec.gateway"
+// +kubebuilder:printcolumn:name="PREFIX",type="integer",JSONPath=".spec.prefix"
+// +kubebuilder:printcolumn:name="READY",type="string",JSONPath=".status.conditions[?(@.type=='Ready')].status"
+// +kubebuilder:printcolumn:name="AGE",type="date",JSONPath=".metadata.creationTimestamp"
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:scope=Namespaced,categories={ipam,cluster-api},shortName=ipp
+// +kubebuilder:validation:XValidation:rule="size(self.metadata.name) <= 200",message="name must be at most 200 characters: IPAddresses are named <pool>.<address>"
+type IPPool struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	Spec   IPPoolSpec   `json:"spec"`
+	Status IPPoolStatus `json:"status,omitempty"`
+}
+
+// +kubebuilder:object:root=true
+
+// IPPoolList contains a list of IPPool.
+type IPPoolList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []IPPool `json:"items"`
+}

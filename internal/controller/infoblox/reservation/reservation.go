@@ -1,0 +1,328 @@
+// Package reservation reconciles Infoblox Reservations: managed resources
+// whose external resource is a fixed address or host record in NIOS.
+package reservation
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"strconv"
+	"strings"
+
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	xpv1 "github.com/crossplane/crossplane-runtime/v2/apis/common/v1"
+	"github.com/crossplane/crossplane-runtime/v2/pkg/controller"
+	"github.com/crossplane/crossplane-runtime/v2/pkg/event"
+	"github.com/crossplane/crossplane-runtime/v2/pkg/meta"
+	"github.com/crossplane/crossplane-runtime/v2/pkg/reconciler/managed"
+	"github.com/crossplane/crossplane-runtime/v2/pkg/resource"
+
+	"github.com/provider-ipam/provider-ipam/apis/infoblox/v1alpha1"
+	"github.com/provider-ipam/provider-ipam/internal/clients/infoblox"
+)
+
+const (
+	errNotReservation = "managed resource is not an Infoblox Reservation"
+	errTrackUsage     = "cannot track ProviderConfig usage"
+	errObserve        = "cannot observe the reservation in Infoblox"
+	errSearch         = "cannot search Infoblox for this Reservation's object"
+	errDedupe         = "cannot remove duplicate objects of this Reservation from Infoblox"
+	errCreate         = "cannot reserve an address in Infoblox"
+	errDelete         = "cannot release the address in Infoblox"
+	errGateway        = "cannot read the network's gateway from Infoblox"
+	errForeign        = "the object named by the external name belongs to another Reservation"
+	errExternalName   = "the external name is not a fixed address or host record reference"
+	errMismatch       = "the object named by the external name does not match spec.forProvider"
+)
+
+// Connection detail keys.
+const (
+	ConnAddress = "address"
+	ConnPrefix  = "prefix"
+	ConnGateway = "gateway"
+)
+
+// Setup adds a controller that reconciles Reservations.
+func Setup(mgr ctrl.Manager, o controller.Options) error {
+	name := managed.ControllerName(v1alpha1.ReservationGroupKind)
+	r := managed.NewReconciler(mgr,
+		resource.ManagedKind(v1alpha1.ReservationGroupVersionKind),
+		managed.WithExternalConnector(&connector{
+			kube:    mgr.GetClient(),
+			usage:   resource.NewProviderConfigUsageTracker(mgr.GetClient(), &v1alpha1.ProviderConfigUsage{}),
+			clients: &clientCache{},
+		}),
+		managed.WithLogger(o.Logger.WithValues("controller", name)),
+		managed.WithRecorder(event.NewAPIRecorder(mgr.GetEventRecorderFor(name))), //nolint:staticcheck // crossplane-runtime's recorder takes the legacy interface.
+		managed.WithPollInterval(o.PollInterval),
+		managed.WithManagementPolicies(),
+		// The external name is the WAPI reference Infoblox assigns: it must
+		// not default to the object's name.
+		managed.WithInitializers(),
+		// Not literally deterministic, but as safe: every object is tagged
+		// with the Reservation's UID, so when a create's outcome is unknown
+		// (crash, lost answer, failed annotation update) Observe searches
+		// by that UID and adopts what it finds rather than creating again.
+		// Proceeding cannot leak or duplicate an address.
+		managed.WithDeterministicExternalName(true),
+		// The grace period covers APIs that may not show a resource right
+		// after creating it. WAPI reads on the Grid Master are consistent,
+		// and waiting would only delay deleting a new Reservation by 30s.
+		managed.WithCreationGracePeriod(0),
+	)
+	return ctrl.NewControllerManagedBy(mgr).
+		Named(name).
+		WithOptions(o.ForControllerRuntime()).
+		For(&v1alpha1.Reservation{}).
+		Complete(r)
+}
+
+type connector struct {
+	kube    client.Client
+	usage   *resource.ProviderConfigUsageTracker
+	clients *clientCache
+}
+
+func (c *connector) Connect(ctx context.Context, mg resource.Managed) (managed.ExternalClient, error) {
+	cr, ok := mg.(*v1alpha1.Reservation)
+	if !ok {
+		return nil, errors.New(errNotReservation)
+	}
+	if err := c.usage.Track(ctx, cr); err != nil {
+		return nil, fmt.Errorf("%s: %w", errTrackUsage, err)
+	}
+	cfg, err := resolveConfig(ctx, c.kube, cr)
+	if err != nil {
+		return nil, err
+	}
+	cl, err := c.clients.get(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return &external{client: cl}, nil
+}
+
+type external struct {
+	client *infoblox.Client
+}
+
+func observeOnly(cr *v1alpha1.Reservation) bool {
+	p := cr.GetManagementPolicies()
+	return len(p) == 1 && p[0] == xpv1.ManagementActionObserve
+}
+
+// createAttempted reports whether the managed reconciler ever called
+// Create for this object: it records external-create-pending (with an
+// update that fails on conflict) before every call.
+func createAttempted(cr *v1alpha1.Reservation) bool {
+	return !meta.GetExternalCreatePending(cr).IsZero() ||
+		!meta.GetExternalCreateSucceeded(cr).IsZero() ||
+		!meta.GetExternalCreateFailed(cr).IsZero()
+}
+
+func kind(cr *v1alpha1.Reservation) infoblox.Kind {
+	if cr.Spec.ForProvider.RecordType == v1alpha1.RecordTypeHostRecord {
+		return infoblox.KindHostRecord
+	}
+	return infoblox.KindFixedAddress
+}
+
+func request(cr *v1alpha1.Reservation) infoblox.Request {
+	p := cr.Spec.ForProvider
+	return infoblox.Request{
+		Kind:     kind(cr),
+		Network:  p.Network,
+		Range:    p.Range,
+		Exclude:  p.Exclude,
+		Address:  p.Address,
+		HostName: p.HostName,
+		MAC:      p.MAC,
+		Gateway:  p.Gateway,
+		EAs:      infoblox.EAs(string(cr.GetUID()), cr.GetNamespace(), cr.GetName(), p.Cluster, p.Claim),
+	}
+}
+
+func (e *external) Observe(ctx context.Context, mg resource.Managed) (managed.ExternalObservation, error) {
+	cr, ok := mg.(*v1alpha1.Reservation)
+	if !ok {
+		return managed.ExternalObservation{}, errors.New(errNotReservation)
+	}
+	var (
+		obj      *infoblox.Object
+		lateInit bool
+		err      error
+	)
+	if ref := meta.GetExternalName(cr); ref != "" {
+		if _, ok := infoblox.KindOfRef(ref); !ok {
+			return managed.ExternalObservation{}, fmt.Errorf("%s: %q", errExternalName, ref)
+		}
+		if obj, err = e.client.Get(ctx, ref); err != nil {
+			return managed.ExternalObservation{}, fmt.Errorf("%s: %w", errObserve, err)
+		}
+		if obj == nil {
+			return managed.ExternalObservation{ResourceExists: false}, nil
+		}
+		if !observeOnly(cr) {
+			if err := owned(cr, obj); err != nil {
+				if meta.WasDeleted(cr) {
+					// Never managed by this Reservation: let it go
+					// without touching the object.
+					return managed.ExternalObservation{ResourceExists: false}, nil
+				}
+				return managed.ExternalObservation{}, err
+			}
+		}
+	} else {
+		if observeOnly(cr) || !createAttempted(cr) {
+			// Nothing was ever created for this Reservation: no need to
+			// ask Infoblox.
+			return managed.ExternalObservation{ResourceExists: false}, nil
+		}
+		// A create was attempted but its reference never recorded: find
+		// the object by the Reservation's UID. More than one means the
+		// client's retry of a create whose answer was lost made a second:
+		// keep the lowest address, delete the rest.
+		obj, err = e.client.Dedupe(ctx, kind(cr), request(cr).IPv6(), string(cr.GetUID()))
+		if err != nil {
+			return managed.ExternalObservation{}, fmt.Errorf("%s: %w", errSearch, err)
+		}
+		if obj == nil {
+			return managed.ExternalObservation{ResourceExists: false}, nil
+		}
+		meta.SetExternalName(cr, obj.Ref)
+		lateInit = true
+	}
+	if meta.WasDeleted(cr) {
+		return managed.ExternalObservation{ResourceExists: true, ResourceUpToDate: true, ResourceLateInitialized: lateInit}, nil
+	}
+	cd, err := e.publish(ctx, cr, obj)
+	if err != nil {
+		return managed.ExternalObservation{}, err
+	}
+	cr.SetConditions(xpv1.Available())
+	return managed.ExternalObservation{
+		ResourceExists: true,
+		// Everything that shapes the object is immutable (the API server
+		// enforces it); gateway and prefix only shape what is published.
+		ResourceUpToDate:        true,
+		ResourceLateInitialized: lateInit,
+		ConnectionDetails:       cd,
+	}, nil
+}
+
+// owned checks that an object found by its reference may be managed (and
+// deleted) by cr: it is not tagged for another Reservation (untagged objects
+// may be imported), and it holds what cr asks for.
+func owned(cr *v1alpha1.Reservation, obj *infoblox.Object) error {
+	if uid := obj.UID(); uid != "" && uid != string(cr.GetUID()) {
+		return fmt.Errorf("%s (%s %s)", errForeign, infoblox.EAOwner, obj.EAs[infoblox.EAOwner])
+	}
+	p := cr.Spec.ForProvider
+	a, err := netip.ParseAddr(obj.Address)
+	if err != nil {
+		return fmt.Errorf("%s: the object holds no address", errMismatch)
+	}
+	if want, err := netip.ParseAddr(p.Address); err == nil && want != a {
+		return fmt.Errorf("%s: it holds %s, not %s", errMismatch, a, want)
+	}
+	if n, err := netip.ParsePrefix(p.Network); err == nil && !n.Contains(a) {
+		return fmt.Errorf("%s: it holds %s, outside %s", errMismatch, a, n)
+	}
+	return nil
+}
+
+func (e *external) Create(ctx context.Context, mg resource.Managed) (managed.ExternalCreation, error) {
+	cr, ok := mg.(*v1alpha1.Reservation)
+	if !ok {
+		return managed.ExternalCreation{}, errors.New(errNotReservation)
+	}
+	cr.SetConditions(xpv1.Creating())
+	req := request(cr)
+	obj, err := e.client.Reserve(ctx, req)
+	if err != nil {
+		// If the object was made but the answer lost, the next Observe
+		// finds it by UID.
+		return managed.ExternalCreation{}, fmt.Errorf("%s: %w", errCreate, err)
+	}
+	if obj.Suspect {
+		// A failed attempt preceded the one that succeeded, and may have
+		// made an object too: settle on one now.
+		kept, err := e.client.Dedupe(ctx, req.Kind, req.IPv6(), string(cr.GetUID()))
+		if err != nil {
+			meta.SetExternalName(cr, obj.Ref)
+			return managed.ExternalCreation{}, fmt.Errorf("%s: %w", errDedupe, err)
+		}
+		if kept != nil {
+			obj = kept
+		}
+	}
+	meta.SetExternalName(cr, obj.Ref)
+	cd, err := e.publish(ctx, cr, obj)
+	if err != nil {
+		// The reference is recorded; the next Observe publishes.
+		return managed.ExternalCreation{}, nil //nolint:nilerr // Recording the reference matters more.
+	}
+	return managed.ExternalCreation{ConnectionDetails: cd}, nil
+}
+
+// Update has nothing to change: the spec fields that shape the object in
+// Infoblox are immutable.
+func (e *external) Update(context.Context, resource.Managed) (managed.ExternalUpdate, error) {
+	return managed.ExternalUpdate{}, nil
+}
+
+func (e *external) Delete(ctx context.Context, mg resource.Managed) (managed.ExternalDelete, error) {
+	cr, ok := mg.(*v1alpha1.Reservation)
+	if !ok {
+		return managed.ExternalDelete{}, errors.New(errNotReservation)
+	}
+	cr.SetConditions(xpv1.Deleting())
+	if ref := meta.GetExternalName(cr); ref != "" {
+		if err := e.client.Delete(ctx, ref); err != nil {
+			return managed.ExternalDelete{}, fmt.Errorf("%s: %w", errDelete, err)
+		}
+	}
+	return managed.ExternalDelete{}, nil
+}
+
+func (e *external) Disconnect(context.Context) error { return nil }
+
+// publish fills status.atProvider and returns the connection details:
+// address, prefix (spec, else the network's) and gateway (spec, else the
+// network's routers DHCP option).
+func (e *external) publish(ctx context.Context, cr *v1alpha1.Reservation, obj *infoblox.Object) (managed.ConnectionDetails, error) {
+	p := cr.Spec.ForProvider
+	network := obj.Network
+	if network == "" {
+		network = p.Network
+	}
+	prefix := int(p.Prefix)
+	if prefix == 0 && network != "" {
+		if pfx, err := netip.ParsePrefix(network); err == nil {
+			prefix = pfx.Bits()
+		}
+	}
+	gateway := p.Gateway
+	if gateway == "" && network != "" && !strings.Contains(network, ":") {
+		gw, err := e.client.Gateway(ctx, network)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", errGateway, err)
+		}
+		gateway = gw
+	}
+	cr.Status.AtProvider = v1alpha1.ReservationObservation{
+		Address: obj.Address, Ref: obj.Ref, Network: network,
+		Prefix: int32(prefix), Gateway: gateway, //nolint:gosec // A prefix length fits.
+	}
+	cd := managed.ConnectionDetails{ConnAddress: []byte(obj.Address)}
+	if prefix > 0 {
+		cd[ConnPrefix] = []byte(strconv.Itoa(prefix))
+	}
+	if gateway != "" {
+		cd[ConnGateway] = []byte(gateway)
+	}
+	return cd, nil
+}

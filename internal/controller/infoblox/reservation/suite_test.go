@@ -1,0 +1,222 @@
+package reservation_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log"
+	"os"
+	"strconv"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/utils/ptr"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/config"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	xpv1 "github.com/crossplane/crossplane-runtime/v2/apis/common/v1"
+	"github.com/crossplane/crossplane-runtime/v2/pkg/controller"
+	"github.com/crossplane/crossplane-runtime/v2/pkg/feature"
+	"github.com/crossplane/crossplane-runtime/v2/pkg/logging"
+	"github.com/crossplane/crossplane-runtime/v2/pkg/meta"
+	"github.com/crossplane/crossplane-runtime/v2/pkg/ratelimiter"
+
+	"github.com/provider-ipam/provider-ipam/apis/infoblox/v1alpha1"
+	"github.com/provider-ipam/provider-ipam/internal/controller/infoblox"
+	"github.com/provider-ipam/provider-ipam/internal/testenv"
+	"github.com/provider-ipam/provider-ipam/internal/wapisim"
+)
+
+const (
+	wapiUser     = "ipam-provider"
+	wapiPassword = "Corr3ct-Horse-Battery"
+	pcName       = "wapi"
+)
+
+var (
+	env  *testenv.Env
+	kube client.Client
+)
+
+func TestMain(m *testing.M) {
+	// infoblox-go-client logs every failed request with the standard logger.
+	log.SetOutput(io.Discard)
+	os.Exit(run(m))
+}
+
+func run(m *testing.M) int {
+	var err error
+	env, err = testenv.Start()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer func() { _ = env.Stop() }()
+	kube, err = client.New(env.Config, client.Options{Scheme: env.Scheme})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done, err := startProvider(ctx)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	code := m.Run()
+	cancel()
+	if err := <-done; err != nil {
+		fmt.Fprintln(os.Stderr, "provider stopped with error:", err)
+	}
+	return code
+}
+
+// startProvider runs the Infoblox controllers as the provider would.
+func startProvider(ctx context.Context) (<-chan error, error) {
+	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
+		Scheme:                 env.Scheme,
+		Metrics:                metricsserver.Options{BindAddress: "0"},
+		HealthProbeBindAddress: "0",
+		Controller:             config.Controller{SkipNameValidation: ptr.To(true)},
+	})
+	if err != nil {
+		return nil, err
+	}
+	o := controller.Options{
+		Logger:                  logging.NewNopLogger(),
+		GlobalRateLimiter:       ratelimiter.NewGlobal(1000),
+		PollInterval:            time.Minute,
+		MaxConcurrentReconciles: 10,
+		Features:                &feature.Flags{},
+	}
+	if err := infoblox.Setup(mgr, o); err != nil {
+		return nil, err
+	}
+	done := make(chan error, 1)
+	go func() { done <- mgr.Start(ctx) }()
+	return done, nil
+}
+
+var nsSeq int
+
+// namespace creates a fresh namespace.
+func namespace(t *testing.T) string {
+	t.Helper()
+	nsSeq++
+	name := fmt.Sprintf("ib-%d-%d", nsSeq, time.Now().UnixNano()%100000)
+	if err := kube.Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}); err != nil {
+		t.Fatal(err)
+	}
+	return name
+}
+
+// grid starts an emulator with documentation networks.
+func grid(t *testing.T) *wapisim.Server {
+	t.Helper()
+	srv := wapisim.NewTestServer(t, wapisim.Config{Username: wapiUser, Password: wapiPassword})
+	for _, n := range []struct{ cidr, gw string }{{"192.0.2.0/24", "192.0.2.1"}, {"198.51.100.0/24", "198.51.100.1"}, {"203.0.113.0/24", ""}, {"2001:db8:1::/64", ""}} {
+		if _, err := srv.AddNetwork("default", n.cidr, wapisim.NetworkOptions{Gateway: n.gw}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := srv.AddRange("default", "203.0.113.100", "203.0.113.120", wapisim.RangeOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	return srv
+}
+
+// providerConfig creates a ProviderConfig named pcName in ns for srv, and
+// its credentials Secret.
+func providerConfig(t *testing.T, ns string, srv *wapisim.Server, password string) {
+	t.Helper()
+	ctx := context.Background()
+	s := &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "wapi-credentials"},
+		Data:       map[string][]byte{"username": []byte(wapiUser), "password": []byte(password)},
+	}
+	if err := kube.Create(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	port, _ := strconv.Atoi(srv.Port())
+	pc := &v1alpha1.ProviderConfig{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: pcName},
+		Spec: v1alpha1.ProviderConfigSpec{
+			Endpoint:    v1alpha1.Endpoint{Host: srv.Host(), Port: int32(port)},
+			Credentials: v1alpha1.LocalCredentials{SecretRef: xpv1.LocalSecretReference{Name: s.Name}},
+			TLS:         &v1alpha1.LocalTLS{CABundle: string(srv.CACertPEM())},
+		},
+	}
+	if err := kube.Create(ctx, pc); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func reservation(ns, name string, p v1alpha1.ReservationParameters) *v1alpha1.Reservation {
+	r := &v1alpha1.Reservation{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+		Spec:       v1alpha1.ReservationSpec{ForProvider: p},
+	}
+	r.SetProviderConfigReference(&xpv1.ProviderConfigReference{Kind: v1alpha1.ProviderConfigKind, Name: pcName})
+	return r
+}
+
+// eventually polls cond every 100ms until it holds or timeout passes.
+func eventually(t *testing.T, timeout time.Duration, what string, cond func(ctx context.Context) (bool, error)) {
+	t.Helper()
+	err := wait.PollUntilContextTimeout(context.Background(), 100*time.Millisecond, timeout, true, cond)
+	if err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+}
+
+func ready(r *v1alpha1.Reservation) bool {
+	return r.GetCondition(xpv1.TypeReady).Status == corev1.ConditionTrue && meta.GetExternalName(r) != ""
+}
+
+func get(t *testing.T, ns, name string) *v1alpha1.Reservation {
+	t.Helper()
+	r := &v1alpha1.Reservation{}
+	if err := kube.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: name}, r); err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func waitReady(t *testing.T, ns, name string, timeout time.Duration) *v1alpha1.Reservation {
+	t.Helper()
+	var r *v1alpha1.Reservation
+	eventually(t, timeout, fmt.Sprintf("%s/%s to be ready", ns, name), func(ctx context.Context) (bool, error) {
+		r = &v1alpha1.Reservation{}
+		if err := kube.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, r); err != nil {
+			return false, err
+		}
+		return ready(r), nil
+	})
+	return r
+}
+
+// waitGone waits until the Reservation no longer exists.
+func waitGone(t *testing.T, ns, name string) {
+	t.Helper()
+	eventually(t, time.Minute, fmt.Sprintf("%s/%s to be deleted", ns, name), func(ctx context.Context) (bool, error) {
+		err := kube.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, &v1alpha1.Reservation{})
+		return client.IgnoreNotFound(err) == nil && err != nil, nil
+	})
+}
+
+// byUID returns the emulator's fixed addresses tagged with uid.
+func byUID(srv *wapisim.Server, uid string) []wapisim.FixedAddress {
+	var out []wapisim.FixedAddress
+	for _, fa := range srv.FixedAddresses() {
+		if fa.ExtAttrs["provider-ipam/reservation-uid"] == uid {
+			out = append(out, fa)
+		}
+	}
+	return out
+}

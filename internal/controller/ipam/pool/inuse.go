@@ -1,0 +1,173 @@
+package pool
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+
+	kerrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/util/retry"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+
+	"github.com/provider-ipam/provider-ipam/apis/ipam/v1alpha1"
+)
+
+const (
+	errGetRef   = "cannot get %s %s/%s"
+	errPatchRef = "cannot update the finalizers of %s %s/%s"
+)
+
+// UnavailableError says objects a pool references are gone or being
+// deleted: their addresses must not be handed out.
+type UnavailableError struct {
+	Missing []v1alpha1.ReservationRef
+	Leaving []v1alpha1.ReservationRef
+}
+
+func (e *UnavailableError) Error() string {
+	var parts []string
+	for _, r := range e.Missing {
+		parts = append(parts, fmt.Sprintf("%s %s not found", r.Kind, r.Name))
+	}
+	for _, r := range e.Leaving {
+		parts = append(parts, fmt.Sprintf("%s %s is being deleted", r.Kind, r.Name))
+	}
+	return "reservations unavailable: " + strings.Join(parts, ", ")
+}
+
+// add records r as unavailable if st says so.
+func (e *UnavailableError) add(r v1alpha1.ReservationRef, st state) {
+	switch st {
+	case absent:
+		e.Missing = append(e.Missing, r)
+	case leaving:
+		e.Leaving = append(e.Leaving, r)
+	case present:
+	}
+}
+
+func (e *UnavailableError) orNil() error {
+	if len(e.Missing)+len(e.Leaving) == 0 {
+		return nil
+	}
+	return e
+}
+
+// state is what became of a referenced object.
+type state int
+
+const (
+	present state = iota
+	absent
+	leaving // being deleted
+)
+
+// Finalizers puts or removes the in-use finalizer on a pool and on the
+// objects it references. It patches metadata only, fenced on
+// resourceVersion so that no one else's finalizer is lost, and reads from
+// the API server so that it never acts on a stale copy.
+type Finalizers struct {
+	Client client.Client
+	Reader client.Reader
+}
+
+// Protect puts the in-use finalizer on every object p references, then on
+// p. Every reference must exist and not be on its way out: an address is
+// not handed out from a reservation that is gone or going. Those that
+// remain are protected all the same.
+func (f Finalizers) Protect(ctx context.Context, p *v1alpha1.IPPool) error {
+	unavailable := &UnavailableError{}
+	for _, r := range p.Spec.ReservationRefs {
+		st, err := f.set(ctx, r.APIVersion, r.Kind, p.Namespace, r.Name, true)
+		if err != nil {
+			return err
+		}
+		unavailable.add(r, st)
+	}
+	if err := unavailable.orNil(); err != nil {
+		return err
+	}
+	_, err := f.set(ctx, v1alpha1.SchemeGroupVersion.String(), v1alpha1.IPPoolKind, p.Namespace, p.Name, true)
+	return err
+}
+
+// Release removes the in-use finalizer from the objects p references and
+// from those it protected before (protected), then from p. It returns an
+// *UnavailableError naming the references of p that are gone or going,
+// once done.
+func (f Finalizers) Release(ctx context.Context, p *v1alpha1.IPPool, protected []v1alpha1.ReservationRef) error {
+	if err := f.Unprotect(ctx, p.Namespace, Dropped(p, protected)); err != nil {
+		return err
+	}
+	unavailable := &UnavailableError{}
+	for _, r := range p.Spec.ReservationRefs {
+		st, err := f.set(ctx, r.APIVersion, r.Kind, p.Namespace, r.Name, false)
+		if err != nil {
+			return err
+		}
+		unavailable.add(r, st)
+	}
+	if _, err := f.set(ctx, v1alpha1.SchemeGroupVersion.String(), v1alpha1.IPPoolKind, p.Namespace, p.Name, false); err != nil {
+		return err
+	}
+	return unavailable.orNil()
+}
+
+// Unprotect removes the in-use finalizer from refs in namespace ns; objects
+// already gone are skipped.
+func (f Finalizers) Unprotect(ctx context.Context, ns string, refs []v1alpha1.ReservationRef) error {
+	for _, r := range refs {
+		if _, err := f.set(ctx, r.APIVersion, r.Kind, ns, r.Name, false); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Dropped are the references of protected that p no longer has.
+func Dropped(p *v1alpha1.IPPool, protected []v1alpha1.ReservationRef) []v1alpha1.ReservationRef {
+	return slices.DeleteFunc(slices.Clone(protected), func(r v1alpha1.ReservationRef) bool {
+		return slices.Contains(p.Spec.ReservationRefs, r)
+	})
+}
+
+// set adds (on) or removes the in-use finalizer, reporting what became of
+// the object. An object being deleted takes no new finalizer (the API
+// server refuses it); one it already has stays.
+func (f Finalizers) set(ctx context.Context, apiVersion, kind, ns, name string, on bool) (st state, err error) {
+	gvk := schema.FromAPIVersionAndKind(apiVersion, kind)
+	err = retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		o := &metav1.PartialObjectMetadata{}
+		o.SetGroupVersionKind(gvk)
+		if err := f.Reader.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, o); err != nil {
+			if kerrors.IsNotFound(err) {
+				st = absent
+				return nil
+			}
+			return fmt.Errorf(errGetRef+": %w", kind, ns, name, err)
+		}
+		st = present
+		if !o.DeletionTimestamp.IsZero() {
+			st = leaving
+		}
+		if controllerutil.ContainsFinalizer(o, v1alpha1.FinalizerInUse) == on || (on && st == leaving) {
+			return nil
+		}
+		orig := o.DeepCopy()
+		if on {
+			controllerutil.AddFinalizer(o, v1alpha1.FinalizerInUse)
+		} else {
+			controllerutil.RemoveFinalizer(o, v1alpha1.FinalizerInUse)
+		}
+		err := f.Client.Patch(ctx, o, client.MergeFromWithOptions(orig, client.MergeFromWithOptimisticLock{}))
+		if err != nil && !kerrors.IsConflict(err) {
+			return fmt.Errorf(errPatchRef+": %w", kind, ns, name, err)
+		}
+		return err
+	})
+	return st, err
+}

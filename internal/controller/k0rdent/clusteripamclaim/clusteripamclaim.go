@@ -1,0 +1,112 @@
+// Package clusteripamclaim records in a k0rdent ClusterIPAMClaim's
+// spec.clusterIPAMRef the ClusterIPAM composed for it. The composition
+// function cannot: functions write an XR's status only, and k0rdent's API
+// has the reference in spec.
+package clusteripamclaim
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	"github.com/crossplane/crossplane-runtime/v2/pkg/controller"
+	"github.com/crossplane/crossplane-runtime/v2/pkg/logging"
+)
+
+const (
+	errGetClaim   = "cannot get ClusterIPAMClaim"
+	errPatchClaim = "cannot record spec.clusterIPAMRef"
+)
+
+// The k0rdent kinds, served by the configuration package's XRDs.
+var (
+	ClaimGVK = schema.GroupVersionKind{Group: "k0rdent.mirantis.com", Version: "v1beta1", Kind: "ClusterIPAMClaim"}
+	IPAMKind = "ClusterIPAM"
+)
+
+// Setup adds the controller once the ClusterIPAMClaim kind is served: the
+// XRD may be installed after the provider starts, and a watch on a kind the
+// API server does not serve would stop the manager.
+func Setup(ctx context.Context, mgr ctrl.Manager, o controller.Options) error {
+	name := "k0rdent/" + ClaimGVK.Kind
+	log := o.Logger.WithValues("controller", name)
+	add := func() error {
+		u := &unstructured.Unstructured{}
+		u.SetGroupVersionKind(ClaimGVK)
+		return ctrl.NewControllerManagedBy(mgr).
+			Named(name).
+			WithOptions(o.ForControllerRuntime()).
+			For(u).
+			Complete(&reconciler{kube: mgr.GetClient(), log: log})
+	}
+	go func() {
+		for {
+			_, err := mgr.GetRESTMapper().RESTMapping(ClaimGVK.GroupKind(), ClaimGVK.Version)
+			if err == nil {
+				if err := add(); err != nil {
+					log.Info("Cannot start the ClusterIPAMClaim controller", "error", err)
+				}
+				return
+			}
+			if !meta.IsNoMatchError(err) {
+				log.Debug("Cannot tell whether ClusterIPAMClaim is served", "error", err)
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(5 * time.Second):
+			}
+		}
+	}()
+	return nil
+}
+
+type reconciler struct {
+	kube client.Client
+	log  logging.Logger
+}
+
+func (r *reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
+	claim := &unstructured.Unstructured{}
+	claim.SetGroupVersionKind(ClaimGVK)
+	if err := r.kube.Get(ctx, req.NamespacedName, claim); err != nil {
+		return reconcile.Result{}, client.IgnoreNotFound(fmt.Errorf("%s: %w", errGetClaim, err))
+	}
+	child := ComposedIPAM(claim)
+	cur, _, _ := unstructured.NestedString(claim.Object, "spec", "clusterIPAMRef")
+	if child == "" || child == cur || claim.GetDeletionTimestamp() != nil {
+		return reconcile.Result{}, nil
+	}
+	patch := fmt.Appendf(nil, `{"spec":{"clusterIPAMRef":%q}}`, child)
+	if err := r.kube.Patch(ctx, claim, client.RawPatch(types.MergePatchType, patch)); err != nil {
+		return reconcile.Result{}, fmt.Errorf("%s: %w", errPatchClaim, err)
+	}
+	r.log.Debug("Recorded the composed ClusterIPAM", "claim", req.NamespacedName, "clusterIPAM", child)
+	return reconcile.Result{}, nil
+}
+
+// ComposedIPAM is the name of the ClusterIPAM among the claim's composed
+// resources (spec.crossplane.resourceRefs), or "" before it exists.
+func ComposedIPAM(claim *unstructured.Unstructured) string {
+	refs, _, _ := unstructured.NestedSlice(claim.Object, "spec", "crossplane", "resourceRefs")
+	for _, ref := range refs {
+		m, ok := ref.(map[string]any)
+		if !ok {
+			continue
+		}
+		gv, _ := schema.ParseGroupVersion(fmt.Sprint(m["apiVersion"]))
+		if m["kind"] == IPAMKind && gv.Group == ClaimGVK.Group {
+			name, _ := m["name"].(string)
+			return name
+		}
+	}
+	return ""
+}

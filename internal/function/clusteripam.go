@@ -1,0 +1,516 @@
+package function
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+
+	fnv1 "github.com/crossplane/function-sdk-go/proto/v1"
+	"github.com/crossplane/function-sdk-go/request"
+	"github.com/crossplane/function-sdk-go/resource"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	commonv1alpha1 "github.com/provider-ipam/provider-ipam/apis/common/v1alpha1"
+	"github.com/provider-ipam/provider-ipam/internal/ipam"
+)
+
+const (
+	// requiredClusterDeployment names the required resource that carries
+	// the node count.
+	requiredClusterDeployment = "clusterDeployment"
+
+	// defaultNodeNumber is k0rdent's vSphere template default for both the
+	// control-plane and the worker count.
+	defaultNodeNumber = 1
+
+	// maxNodes is the most addresses one in-cluster Reservation holds.
+	maxNodes = 4096
+
+	// maxInfobloxObjects bounds the Infoblox Reservations of one network: an
+	// IPPool references at most 64 reservations.
+	maxInfobloxObjects = 64
+)
+
+// A network is one address space of a ClusterIPAM and how it is composed.
+type network struct {
+	field string        // spec field, e.g. nodeNetwork
+	key   resource.Name // composed-resource name (prefix), e.g. node
+	entry string        // its status.providerData entry
+	raw   map[string]any
+	space commonv1alpha1.AddressSpace
+	gvk   schema.GroupVersionKind // of its Reservations
+	parts []resource.Name         // its Reservations, in order
+}
+
+var networkFields = []struct {
+	field string
+	key   resource.Name
+	entry string
+}{
+	{"nodeNetwork", nameNode, "ipPool"},
+	{"clusterNetwork", nameCluster, "clusterNetwork"},
+	{"externalNetwork", nameExternal, "externalNetwork"},
+}
+
+// A clusterIPAM composes one ClusterIPAM XR.
+type clusterIPAM struct {
+	namespace, name string
+	spec            map[string]any
+	observed        map[resource.Name]resource.ObservedComposed
+	nodes           int64 // node addresses the cluster needs, 0 when unknown
+	out             *result
+}
+
+// composeClusterIPAM composes a ClusterIPAM's Reservations (one backend,
+// chosen by its Composition) and, once the node addresses are held, the
+// CAPI pool that machines claim them from.
+func composeClusterIPAM(req *fnv1.RunFunctionRequest, rsp *fnv1.RunFunctionResponse, oxr *resource.Composite, observed map[resource.Name]resource.ObservedComposed) (*result, error) {
+	xr := oxr.Resource
+	spec, _ := xr.Object["spec"].(map[string]any)
+	provider, _ := spec["provider"].(string)
+	cluster, _ := spec["cluster"].(string)
+
+	nodes, resolved, err := nodeCount(req, rsp, xr.GetNamespace(), cluster)
+	if err != nil {
+		return nil, err
+	}
+
+	c := &clusterIPAM{
+		namespace: xr.GetNamespace(), name: xr.GetName(), spec: spec, observed: observed, nodes: nodes,
+		out: &result{composed: map[resource.Name]*resource.DesiredComposed{}},
+	}
+	var gvk schema.GroupVersionKind
+	switch provider {
+	case ProviderInCluster:
+		gvk = inClusterGVK
+	case ProviderInfoblox:
+		gvk = infobloxGVK
+	default:
+		return nil, fmt.Errorf("spec.provider %q is not one of %s, %s", provider, ProviderInCluster, ProviderInfoblox)
+	}
+	var nets []*network
+	for _, f := range networkFields {
+		raw, ok := spec[f.field].(map[string]any)
+		if !ok {
+			continue
+		}
+		n := &network{field: f.field, key: f.key, entry: f.entry, raw: raw, gvk: gvk}
+		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(raw, &n.space); err != nil {
+			return nil, fmt.Errorf("cannot read spec.%s: %w", f.field, err)
+		}
+		nets = append(nets, n)
+	}
+	if len(nets) == 0 || nets[0].key != nameNode {
+		return nil, errors.New("spec.nodeNetwork is required")
+	}
+
+	var invalid []string
+	if node := nets[0].space; node.CIDR == "" && node.Prefix == 0 {
+		invalid = append(invalid, "spec.nodeNetwork: prefix is required with ipAddresses: machines get their netmask from it")
+	}
+	for _, n := range nets {
+		// What CEL cannot afford at admission (ranges inside the network,
+		// overlaps, a listed gateway) is refused before anything is held.
+		sp, err := ipam.ParseSpace(n.space.Spec())
+		if err != nil {
+			invalid = append(invalid, fmt.Sprintf("spec.%s: %v", n.field, err))
+			continue
+		}
+		if provider == ProviderInCluster {
+			c.inCluster(n)
+		} else if err := c.infoblox(n, sp); err != nil {
+			invalid = append(invalid, fmt.Sprintf("spec.%s: %v", n.field, err))
+		}
+	}
+	c.status(nets, invalid)
+
+	if !resolved {
+		// Crossplane calls again with the ClusterDeployment; until then
+		// create nothing whose size depends on it.
+		c.out.keepOnlyObserved(observed)
+	}
+	return c.out, nil
+}
+
+// nodeCount asks Crossplane for the XR's ClusterDeployment and reads how
+// many nodes it has: controlPlaneNumber + workersNumber (k0rdent's vSphere
+// template values), 0 when there is none. resolved is false until
+// Crossplane has answered the requirement.
+func nodeCount(req *fnv1.RunFunctionRequest, rsp *fnv1.RunFunctionResponse, namespace, cluster string) (nodes int64, resolved bool, err error) {
+	if cluster == "" {
+		return 0, true, nil
+	}
+	if rsp.Requirements == nil {
+		rsp.Requirements = &fnv1.Requirements{}
+	}
+	if rsp.Requirements.Resources == nil {
+		rsp.Requirements.Resources = map[string]*fnv1.ResourceSelector{}
+	}
+	rsp.Requirements.Resources[requiredClusterDeployment] = &fnv1.ResourceSelector{
+		ApiVersion: clusterDeploymentGVK.GroupVersion().String(),
+		Kind:       clusterDeploymentGVK.Kind,
+		Match:      &fnv1.ResourceSelector_MatchName{MatchName: cluster},
+		Namespace:  &namespace,
+	}
+	items, resolved, err := request.GetRequiredResource(req, requiredClusterDeployment)
+	if err != nil {
+		return 0, false, fmt.Errorf("cannot read ClusterDeployment %s/%s: %w", namespace, cluster, err)
+	}
+	if !resolved || len(items) == 0 {
+		return 0, resolved, nil
+	}
+	cd := items[0].Resource
+	total := int64(0)
+	for _, f := range []string{"controlPlaneNumber", "workersNumber"} {
+		v, found, err := nestedNumber(cd.Object, "spec", "config", f)
+		switch {
+		case err != nil:
+			return 0, true, fmt.Errorf("ClusterDeployment %s/%s: spec.config.%s: %w", namespace, cluster, f, err)
+		case !found:
+			v = defaultNodeNumber
+		case v < 0:
+			return 0, true, fmt.Errorf("ClusterDeployment %s/%s: spec.config.%s is negative (%d)", namespace, cluster, f, v)
+		}
+		total += v
+	}
+	if total > maxNodes {
+		return 0, true, fmt.Errorf("ClusterDeployment %s/%s asks for %d nodes, more than the %d one network can reserve", namespace, cluster, total, maxNodes)
+	}
+	return max(total, 1), true, nil
+}
+
+// nestedNumber reads an integer that came through JSON (int64) or protobuf
+// (float64).
+func nestedNumber(obj map[string]any, path ...string) (int64, bool, error) {
+	var cur any = obj
+	for _, p := range path {
+		m, ok := cur.(map[string]any)
+		if !ok {
+			return 0, false, nil
+		}
+		if cur, ok = m[p]; !ok {
+			return 0, false, nil
+		}
+	}
+	switch v := cur.(type) {
+	case int64:
+		return v, true, nil
+	case float64:
+		if v != float64(int64(v)) {
+			return 0, true, fmt.Errorf("%v is not an integer", v)
+		}
+		return int64(v), true, nil
+	}
+	return 0, true, fmt.Errorf("%v is not a number", cur)
+}
+
+// inCluster composes one in-cluster Reservation for n: the whole space, or
+// for the node network the cluster's node count when it is known. Both are
+// all or nothing in the provider, so a network is never half held.
+func (c *clusterIPAM) inCluster(n *network) {
+	fp := map[string]any{"space": runtime.DeepCopyJSONValue(n.raw)}
+	switch all, count := c.observedMode(n.key); {
+	case n.key != nameNode, all:
+		// allAddresses is immutable: a Reservation that holds its whole
+		// space keeps doing so even once the node count is known.
+		fp["allAddresses"] = true
+	case count > 0:
+		// Never shrink on our own: the released addresses may be on
+		// machines.
+		fp["count"] = max(count, c.nodes)
+	case c.nodes > 0:
+		fp["count"] = c.nodes
+	default:
+		// Unknown node count: the whole space, as k0rdent's in-cluster pool
+		// does; two claims of one space then conflict instead of sharing.
+		fp["allAddresses"] = true
+	}
+	cd := newComposed(n.gvk, c.namespace, c.objectName(n.key))
+	cd.Object["spec"] = map[string]any{"forProvider": fp}
+	n.parts = []resource.Name{n.key}
+	c.out.composed[n.key] = &resource.DesiredComposed{Resource: cd, Ready: readiness(observe(c.observed, n.key).ready)}
+}
+
+// observedMode is how the existing in-cluster Reservation of key holds its
+// addresses.
+func (c *clusterIPAM) observedMode(key resource.Name) (all bool, count int64) {
+	oc, ok := c.observed[key]
+	if !ok || oc.Resource == nil {
+		return false, 0
+	}
+	all, _ = oc.Resource.GetBool("spec.forProvider.allAddresses")
+	count, _ = oc.Resource.GetInteger("spec.forProvider.count")
+	return all, count
+}
+
+// infoblox composes one Infoblox Reservation per address n needs: with
+// ipAddresses, one per listed address; with cidr, the node count (k0rdent's
+// template defaults when unknown) for the node network and one address for
+// the others. A network never loses a Reservation it already has.
+func (c *clusterIPAM) infoblox(n *network, sp ipam.Space) error {
+	base := map[string]any{"claim": c.claim()}
+	if cluster, _ := c.spec["cluster"].(string); cluster != "" {
+		base["cluster"] = cluster
+	}
+	if n.space.Gateway != "" {
+		base["gateway"] = n.space.Gateway
+	}
+	if n.space.Prefix > 0 {
+		base["prefix"] = int64(n.space.Prefix)
+	}
+
+	var params []map[string]any
+	if n.space.CIDR != "" {
+		want := int64(1)
+		if n.key == nameNode {
+			want = c.nodes
+			if want == 0 {
+				want = 2 * defaultNodeNumber
+			}
+		}
+		want = max(want, int64(c.observedParts(n.key)))
+		base["network"] = n.space.CIDR
+		// The gateway is never handed out.
+		if gw := sp.Gateway(); gw.IsValid() && netip.MustParsePrefix(n.space.CIDR).Contains(gw) {
+			base["exclude"] = []any{n.space.Gateway}
+		}
+		for range want {
+			params = append(params, cloneMap(base))
+		}
+	} else {
+		addrs, err := sp.Addrs(maxInfobloxObjects)
+		if err != nil {
+			return err
+		}
+		for _, a := range addrs {
+			p := cloneMap(base)
+			p["address"] = a.String()
+			params = append(params, p)
+		}
+	}
+
+	pcr := map[string]any{"kind": "ClusterProviderConfig", "name": "default"}
+	if ref, ok := c.spec["providerConfigRef"].(map[string]any); ok {
+		pcr = runtime.DeepCopyJSONValue(ref).(map[string]any)
+	}
+	for i, p := range params {
+		key := resource.Name(fmt.Sprintf("%s-%d", n.key, i))
+		cd := newComposed(n.gvk, c.namespace, c.objectName(key))
+		cd.Object["spec"] = map[string]any{"forProvider": p, "providerConfigRef": runtime.DeepCopyJSONValue(pcr)}
+		n.parts = append(n.parts, key)
+		c.out.composed[key] = &resource.DesiredComposed{Resource: cd, Ready: readiness(observe(c.observed, key).ready)}
+	}
+	return nil
+}
+
+// observedParts counts the existing Infoblox Reservations of key, which are
+// numbered from 0.
+func (c *clusterIPAM) observedParts(key resource.Name) int {
+	n := 0
+	for {
+		if _, ok := c.observed[resource.Name(fmt.Sprintf("%s-%d", key, n))]; !ok {
+			return n
+		}
+		n++
+	}
+}
+
+func (c *clusterIPAM) claim() string {
+	claim, _ := c.spec["clusterIPAMClaimRefs"].(string)
+	if claim == "" {
+		claim = c.name
+	}
+	return c.namespace + "/" + claim
+}
+
+func (c *clusterIPAM) objectName(key resource.Name) string {
+	return c.name + "-" + string(key)
+}
+
+func cloneMap(m map[string]any) map[string]any {
+	out := make(map[string]any, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
+
+// A netState sums up the Reservations of one network.
+type netState struct {
+	ready     bool // every Reservation is ready and holds its addresses
+	failures  []string
+	reason    string
+	waiting   []string
+	addresses []string
+	prefix    int64
+	gateway   string
+}
+
+func (c *clusterIPAM) observeNetwork(n *network) netState {
+	s := netState{ready: len(n.parts) > 0}
+	for _, key := range n.parts {
+		o := observe(c.observed, key)
+		ref := fmt.Sprintf("Reservation %s/%s", c.namespace, c.objectName(key))
+		switch {
+		case o.reason != "":
+			s.failures = append(s.failures, ref+": "+o.message)
+			if s.reason == "" {
+				s.reason = o.reason
+			}
+		case !o.exists:
+			s.waiting = append(s.waiting, ref+" to be created")
+		case !o.ready || len(o.addresses) == 0:
+			w := ref + " to be ready"
+			if o.message != "" {
+				w += " (" + o.message + ")"
+			}
+			s.waiting = append(s.waiting, w)
+		}
+		if !o.ready || len(o.addresses) == 0 {
+			s.ready = false
+		}
+		s.addresses = append(s.addresses, o.addresses...)
+		if s.prefix == 0 {
+			s.prefix = o.prefix
+		}
+		if s.gateway == "" {
+			s.gateway = o.gateway
+		}
+	}
+	// Fall back to what the user wrote when the provider publishes none.
+	if s.prefix == 0 {
+		s.prefix = int64(n.space.Prefix)
+		if pfx, err := netip.ParsePrefix(n.space.CIDR); err == nil && s.prefix == 0 {
+			s.prefix = int64(pfx.Bits())
+		}
+	}
+	if s.gateway == "" {
+		s.gateway = n.space.Gateway
+	}
+	return s
+}
+
+// status composes the pool once the node addresses are held, and sets the
+// phase, the providerData and the Bound condition. invalid lists networks
+// that cannot be composed at all.
+func (c *clusterIPAM) status(nets []*network, invalid []string) {
+	var (
+		failures = invalid
+		reason   string
+		waiting  []string
+		data     []any
+	)
+	if len(invalid) > 0 {
+		reason = ReasonInvalidSpace
+	}
+	for _, n := range nets {
+		s := c.observeNetwork(n)
+		failures = append(failures, s.failures...)
+		if reason == "" {
+			reason = s.reason
+		}
+		waiting = append(waiting, s.waiting...)
+
+		entry := map[string]any{"name": n.entry, "ready": s.ready}
+		if len(s.addresses) > 0 && s.ready {
+			entry["addresses"] = anySlice(s.addresses)
+		}
+		if s.prefix > 0 {
+			entry["prefix"] = s.prefix
+		}
+		if s.gateway != "" {
+			entry["gateway"] = s.gateway
+		}
+		if n.key == nameNode {
+			ready, w := c.pool(n, s)
+			entry["ready"] = ready && s.ready
+			entry["config"] = map[string]any{"apiGroup": ipPoolGVK.Group, "kind": ipPoolGVK.Kind, "name": c.objectName(nameNode)}
+			if w != "" && len(s.waiting) == 0 && len(s.failures) == 0 {
+				waiting = append(waiting, w)
+			}
+		} else {
+			names := make([]string, len(n.parts))
+			for i, k := range n.parts {
+				names[i] = c.objectName(k)
+			}
+			entry["config"] = map[string]any{"apiGroup": n.gvk.Group, "kind": n.gvk.Kind, "names": anySlice(names)}
+		}
+		data = append(data, entry)
+	}
+
+	out := c.out
+	out.status = map[string]any{"providerData": data}
+	switch {
+	case len(failures) > 0:
+		// Nothing new is created for a claim that cannot be met; what is
+		// held stays held until the claim is deleted or the failing
+		// Reservation succeeds (the provider keeps retrying it).
+		out.keepOnlyObserved(c.observed)
+		out.status["phase"] = PhaseFailed
+		out.condition = condition{status: fnv1.Status_STATUS_CONDITION_FALSE, reason: reason, message: strings.Join(failures, "; ")}
+	case len(waiting) > 0:
+		out.status["phase"] = PhasePending
+		out.condition = condition{status: fnv1.Status_STATUS_CONDITION_FALSE, reason: ReasonPending, message: "waiting for " + strings.Join(waiting, ", ")}
+	default:
+		out.status["phase"] = PhaseBound
+		out.condition = condition{status: fnv1.Status_STATUS_CONDITION_TRUE, reason: ReasonBound, message: "all addresses are held and the IPPool is ready"}
+	}
+}
+
+// pool composes the node network's IPPool once every node Reservation is
+// ready, and keeps it afterwards. It returns whether the pool is ready and,
+// if not, what the XR waits for.
+func (c *clusterIPAM) pool(n *network, s netState) (bool, string) {
+	ref := fmt.Sprintf("IPPool %s/%s", c.namespace, c.objectName(nameNode))
+	existing, exists := c.observed[namePool]
+	if !s.ready && !exists {
+		return false, ref + " to be created"
+	}
+
+	var spec map[string]any
+	if s.ready {
+		refs := make([]any, len(n.parts))
+		for i, k := range n.parts {
+			refs[i] = map[string]any{"apiVersion": n.gvk.GroupVersion().String(), "kind": n.gvk.Kind, "name": c.objectName(k)}
+		}
+		spec = map[string]any{"addresses": anySlice(compact(s.addresses)), "reservationRefs": refs}
+		if s.prefix > 0 {
+			spec["prefix"] = s.prefix
+		}
+		if s.gateway != "" {
+			spec["gateway"] = s.gateway
+		}
+	} else {
+		// A Reservation went unready after the pool was made: keep the
+		// pool as it is rather than publish a partial address list.
+		spec, _ = runtime.DeepCopyJSONValue(existing.Resource.Object["spec"]).(map[string]any)
+	}
+	cd := newComposed(ipPoolGVK, c.namespace, c.objectName(nameNode))
+	cd.Object["spec"] = spec
+	ready := observe(c.observed, namePool).ready
+	c.out.composed[namePool] = &resource.DesiredComposed{Resource: cd, Ready: readiness(ready)}
+	if !ready {
+		return false, ref + " to be ready"
+	}
+	return true, ""
+}
+
+// compact writes addresses as sorted runs ("10.0.0.2-10.0.0.254"): an
+// IPPool lists at most 1024 entries, and a whole /16 is one range. Anything
+// that does not parse is passed through for the pool to report.
+func compact(addrs []string) []string {
+	parsed := make([]netip.Addr, 0, len(addrs))
+	for _, a := range addrs {
+		ip, err := netip.ParseAddr(a)
+		if err != nil {
+			return addrs
+		}
+		parsed = append(parsed, ip)
+	}
+	slices.SortFunc(parsed, netip.Addr.Compare)
+	parsed = slices.Compact(parsed)
+	return strings.Split(ipam.FormatAddrs(parsed), ",")
+}

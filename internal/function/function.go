@@ -1,0 +1,187 @@
+package function
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/crossplane/function-sdk-go/logging"
+	fnv1 "github.com/crossplane/function-sdk-go/proto/v1"
+	"github.com/crossplane/function-sdk-go/request"
+	"github.com/crossplane/function-sdk-go/resource"
+	"github.com/crossplane/function-sdk-go/response"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+)
+
+// Kinds this function reads and composes. The IPPool and the Reservations
+// belong to this repository's provider; they are composed as unstructured
+// objects so that the function does not depend on their Go packages.
+var (
+	claimGVK             = schema.GroupVersionKind{Group: "k0rdent.mirantis.com", Version: "v1beta1", Kind: "ClusterIPAMClaim"}
+	clusterIPAMGVK       = schema.GroupVersionKind{Group: "k0rdent.mirantis.com", Version: "v1beta1", Kind: "ClusterIPAM"}
+	clusterDeploymentGVK = schema.GroupVersionKind{Group: "k0rdent.mirantis.com", Version: "v1beta1", Kind: "ClusterDeployment"}
+	inClusterGVK         = schema.GroupVersionKind{Group: "incluster.ipam.provider-ipam.io", Version: "v1alpha1", Kind: "Reservation"}
+	infobloxGVK          = schema.GroupVersionKind{Group: "infoblox.ipam.provider-ipam.io", Version: "v1alpha1", Kind: "Reservation"}
+	ipPoolGVK            = schema.GroupVersionKind{Group: "ipam.provider-ipam.io", Version: "v1alpha1", Kind: "IPPool"}
+)
+
+// Backends a claim can name in spec.provider (k0rdent's values).
+const (
+	ProviderInCluster = "in-cluster"
+	ProviderInfoblox  = "ipam-infoblox"
+)
+
+// ProviderLabel selects the ClusterIPAM Composition of a backend: the
+// function sets it in the composed ClusterIPAM's compositionSelector.
+const ProviderLabel = "ipam.provider-ipam.io/provider"
+
+// ConditionBound is the condition type both XRs carry: whether their
+// addresses are allocated, and if not, why.
+const ConditionBound = "Bound"
+
+// Reasons of the Bound condition.
+const (
+	ReasonBound             = "Bound"
+	ReasonPending           = "Pending"
+	ReasonExhausted         = "AddressesExhausted"
+	ReasonConflict          = "AddressConflict"
+	ReasonInvalidSpace      = "InvalidSpace"
+	ReasonClusterIPAMFailed = "ClusterIPAMFailed"
+	ReasonDeleting          = "Deleting"
+)
+
+// ClusterIPAM phases (status.phase).
+const (
+	PhasePending = "Pending"
+	PhaseBound   = "Bound"
+	PhaseFailed  = "Failed"
+)
+
+// Function composes k0rdent's ClusterIPAMClaim and ClusterIPAM.
+type Function struct {
+	fnv1.UnimplementedFunctionRunnerServiceServer
+
+	Log logging.Logger
+}
+
+// RunFunction dispatches on the observed composite's kind. Errors become
+// fatal results: Crossplane then keeps what exists and reports the message.
+func (f *Function) RunFunction(_ context.Context, req *fnv1.RunFunctionRequest) (*fnv1.RunFunctionResponse, error) {
+	rsp := response.To(req, response.DefaultTTL)
+
+	oxr, err := request.GetObservedCompositeResource(req)
+	if err != nil {
+		response.Fatal(rsp, fmt.Errorf("cannot get the observed composite resource: %w", err))
+		return rsp, nil
+	}
+	log := f.Log.WithValues("kind", oxr.Resource.GetKind(), "namespace", oxr.Resource.GetNamespace(), "name", oxr.Resource.GetName())
+	log.Debug("Running function")
+
+	observed, err := request.GetObservedComposedResources(req)
+	if err != nil {
+		response.Fatal(rsp, fmt.Errorf("cannot get the observed composed resources: %w", err))
+		return rsp, nil
+	}
+
+	var out *result
+	switch gvk := oxr.Resource.GroupVersionKind(); gvk {
+	case claimGVK:
+		out, err = composeClaim(oxr, observed)
+	case clusterIPAMGVK:
+		out, err = composeClusterIPAM(req, rsp, oxr, observed)
+	default:
+		response.Fatal(rsp, fmt.Errorf("cannot compose %s: this function composes only %s and %s", gvk, claimGVK, clusterIPAMGVK))
+		return rsp, nil
+	}
+	if err != nil {
+		response.Fatal(rsp, fmt.Errorf("cannot compose %s %s/%s: %w", oxr.Resource.GetKind(), oxr.Resource.GetNamespace(), oxr.Resource.GetName(), err))
+		return rsp, nil
+	}
+
+	if oxr.Resource.GetDeletionTimestamp() != nil {
+		// Crossplane deletes what the XR composed; composing anything new now
+		// would only race that.
+		out.keepOnlyObserved(observed)
+		out.condition = condition{status: fnv1.Status_STATUS_CONDITION_FALSE, reason: ReasonDeleting, message: "being deleted: nothing new is composed"}
+	}
+	if err := out.apply(req, rsp, oxr); err != nil {
+		response.Fatal(rsp, err)
+		return rsp, nil
+	}
+	log.Debug("Composed", "resources", len(out.composed), "reason", out.condition.reason)
+	return rsp, nil
+}
+
+// A condition is the Bound condition to set on the XR.
+type condition struct {
+	status  fnv1.Status
+	reason  string
+	message string
+}
+
+// A result is what one XR composes and the status it gets.
+type result struct {
+	composed  map[resource.Name]*resource.DesiredComposed
+	status    map[string]any // merged into the desired XR's status
+	condition condition
+}
+
+// keepOnlyObserved drops the desired resources that do not exist yet.
+func (r *result) keepOnlyObserved(observed map[resource.Name]resource.ObservedComposed) {
+	for name := range r.composed {
+		if _, ok := observed[name]; !ok {
+			delete(r.composed, name)
+		}
+	}
+}
+
+// apply writes r into the response on top of what earlier pipeline steps
+// desired.
+func (r *result) apply(req *fnv1.RunFunctionRequest, rsp *fnv1.RunFunctionResponse, oxr *resource.Composite) error {
+	dxr, err := request.GetDesiredCompositeResource(req)
+	if err != nil {
+		return fmt.Errorf("cannot get the desired composite resource: %w", err)
+	}
+	dxr.Resource.SetAPIVersion(oxr.Resource.GetAPIVersion())
+	dxr.Resource.SetKind(oxr.Resource.GetKind())
+	status, _ := dxr.Resource.Object["status"].(map[string]any)
+	if status == nil {
+		status = map[string]any{}
+	}
+	for k, v := range r.status {
+		status[k] = v
+	}
+	dxr.Resource.Object["status"] = status
+	if err := response.SetDesiredCompositeResource(rsp, dxr); err != nil {
+		return fmt.Errorf("cannot set the desired composite resource: %w", err)
+	}
+
+	desired, err := request.GetDesiredComposedResources(req)
+	if err != nil {
+		return fmt.Errorf("cannot get the desired composed resources: %w", err)
+	}
+	for name, dc := range r.composed {
+		desired[name] = dc
+	}
+	if err := response.SetDesiredComposedResources(rsp, desired); err != nil {
+		return fmt.Errorf("cannot set the desired composed resources: %w", err)
+	}
+
+	var c *response.ConditionOption
+	switch r.condition.status {
+	case fnv1.Status_STATUS_CONDITION_TRUE:
+		c = response.ConditionTrue(rsp, ConditionBound, r.condition.reason)
+	case fnv1.Status_STATUS_CONDITION_FALSE:
+		c = response.ConditionFalse(rsp, ConditionBound, r.condition.reason)
+	default:
+		c = response.ConditionUnknown(rsp, ConditionBound, r.condition.reason)
+	}
+	if r.condition.message != "" {
+		c.WithMessage(r.condition.message)
+	}
+	if r.condition.reason == ReasonExhausted || r.condition.reason == ReasonConflict || r.condition.reason == ReasonClusterIPAMFailed || r.condition.reason == ReasonInvalidSpace {
+		// A Warning result also becomes an event on the XR.
+		response.Warning(rsp, errors.New(r.condition.message)).TargetComposite()
+	}
+	return nil
+}

@@ -1,0 +1,98 @@
+package function
+
+import (
+	"strings"
+
+	xpv1 "github.com/crossplane/crossplane-runtime/v2/apis/common/v1"
+	"github.com/crossplane/function-sdk-go/resource"
+	"github.com/crossplane/function-sdk-go/resource/composed"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+)
+
+// Markers of a Reservation that cannot be satisfied as asked: the in-cluster
+// ledger's and Infoblox's (internal/clients) error texts, as they appear in
+// the Synced condition's message. Other Synced=False messages (an API
+// server or a grid briefly unreachable) are retried by the provider, so the
+// XR stays Pending with the message.
+var (
+	exhaustedMarkers = []string{"not enough free addresses", "NoFreeAddress"}
+	conflictMarkers  = []string{"is already held by", "Conflict:"}
+)
+
+// state is what an observed composed resource says about its addresses.
+type state struct {
+	exists    bool
+	ready     bool
+	reason    string // ReasonExhausted or ReasonConflict when it cannot be satisfied
+	message   string // the Synced condition's message when not synced
+	addresses []string
+	prefix    int64
+	gateway   string
+}
+
+func observe(observed map[resource.Name]resource.ObservedComposed, name resource.Name) state {
+	oc, ok := observed[name]
+	if !ok || oc.Resource == nil {
+		return state{}
+	}
+	cd := oc.Resource
+	s := state{exists: true, ready: cd.GetCondition(xpv1.TypeReady).Status == corev1.ConditionTrue}
+	if c := cd.GetCondition(xpv1.TypeSynced); c.Status == corev1.ConditionFalse {
+		s.message = c.Message
+		switch {
+		case containsAny(c.Message, exhaustedMarkers):
+			s.reason = ReasonExhausted
+		case containsAny(c.Message, conflictMarkers):
+			s.reason = ReasonConflict
+		}
+	}
+	if as, err := cd.GetStringArray("status.atProvider.addresses"); err == nil {
+		s.addresses = as
+	} else if a, err := cd.GetString("status.atProvider.address"); err == nil && a != "" {
+		s.addresses = []string{a}
+	}
+	if p, err := cd.GetInteger("status.atProvider.prefix"); err == nil {
+		s.prefix = p
+	}
+	if g, err := cd.GetString("status.atProvider.gateway"); err == nil {
+		s.gateway = g
+	}
+	return s
+}
+
+func containsAny(s string, subs []string) bool {
+	for _, sub := range subs {
+		if strings.Contains(s, sub) {
+			return true
+		}
+	}
+	return false
+}
+
+// readiness is how Crossplane should count a desired resource towards the
+// XR's Ready condition.
+func readiness(ready bool) resource.Ready {
+	if ready {
+		return resource.ReadyTrue
+	}
+	return resource.ReadyFalse
+}
+
+// newComposed starts a composed object of kind gvk named name in namespace.
+func newComposed(gvk schema.GroupVersionKind, namespace, name string) *composed.Unstructured {
+	cd := composed.New()
+	cd.SetGroupVersionKind(gvk)
+	cd.SetNamespace(namespace)
+	cd.SetName(name)
+	return cd
+}
+
+// anySlice converts for structpb, which takes []any but not []string.
+func anySlice(ss []string) []any {
+	out := make([]any, len(ss))
+	for i, s := range ss {
+		out[i] = s
+	}
+	return out
+}
