@@ -3,14 +3,14 @@
 SHELL := /usr/bin/env bash
 export GOFLAGS ?= -buildvcs=false
 TOOL := cluster/local/tool.sh
-TOOLS := etcd kube-apiserver kubectl controller-gen angryjet
+TOOLS := etcd kube-apiserver kube-controller-manager kubectl controller-gen angryjet crossplane crank crane
 PKGS := ./...
 
 .PHONY: all tools generate check-generate build lint test test-unit test-integration bench demo clean
 
 all: build
 
-## tools: build the pinned kube-apiserver, etcd, kubectl, controller-gen and angryjet into bin/
+## tools: build the pinned kube-apiserver, kube-controller-manager, etcd, kubectl, Crossplane, crank, crane, controller-gen and angryjet into bin/
 tools:
 	@for t in $(TOOLS); do $(TOOL) $$t >/dev/null || exit 1; done
 
@@ -26,17 +26,18 @@ check-generate: generate
 		git status --porcelain -- apis package/crds; git diff --stat -- apis package/crds; \
 		echo "generated files are stale: run 'make generate' and commit the result" >&2; exit 1; fi
 
-## build: build the provider and the WAPI emulator into bin/
+## build: build the provider, the composition function and the WAPI emulator into bin/
 build:
-	go build -o bin/provider ./cmd/provider
-	go build -o bin/wapisim ./cmd/wapisim
+	CGO_ENABLED=0 go build -o bin/provider ./cmd/provider
+	CGO_ENABLED=0 go build -o bin/function ./cmd/function
+	CGO_ENABLED=0 go build -o bin/wapisim ./cmd/wapisim
 
 ## lint: go vet and gofmt
 lint:
 	go vet $(PKGS)
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
-## test: generated files current, lint, unit tests (race detector) and integration tests on a real API server
+## test: generated files current, lint, unit tests (race detector), integration tests on a real API server, end-to-end tests on real Crossplane
 test: tools check-generate lint build
 	go test -race -count=1 ./internal/ipam/... ./internal/wapisim/...
 	go test -count=1 -timeout 30m $(PKGS)
@@ -45,6 +46,7 @@ test: tools check-generate lint build
 bench: tools
 	go test -run '^$$' -bench . -benchtime 2000x ./internal/ipam/
 	go test -run '^$$' -bench . -benchtime 300x -timeout 60m ./internal/clients/incluster/
+	go test -run '^$$' -bench BenchmarkInfobloxReserve -benchtime 2000x ./internal/clients/infoblox/
 
 ## demo: a local control plane with the provider and the WAPI emulator; applies examples/ and prints what was allocated
 demo: tools build

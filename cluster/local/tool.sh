@@ -13,10 +13,12 @@ name=${1:?usage: tool.sh NAME}
 # name -> tools module, package, module whose version keys the cache
 case "$name" in
   kube-apiserver) mod=kube;       pkg=k8s.io/kubernetes/cmd/kube-apiserver;       ver_of=k8s.io/kubernetes ;;
+  kube-controller-manager) mod=kube; pkg=k8s.io/kubernetes/cmd/kube-controller-manager; ver_of=k8s.io/kubernetes ;;
   kubectl)        mod=kube;       pkg=k8s.io/kubernetes/cmd/kubectl;              ver_of=k8s.io/kubernetes ;;
   etcd)           mod=kube;       pkg=./etcd;                                     ver_of=go.etcd.io/etcd/server/v3 ;;
   crossplane)     mod=crossplane; pkg=github.com/crossplane/crossplane/v2/cmd/crossplane; ver_of=github.com/crossplane/crossplane/v2 ;;
   crank)          mod=crossplane; pkg=github.com/crossplane/crossplane/v2/cmd/crank;      ver_of=github.com/crossplane/crossplane/v2 ;;
+  crane)          mod=crossplane; pkg=github.com/google/go-containerregistry/cmd/crane;      ver_of=github.com/google/go-containerregistry ;;
   controller-gen) mod=codegen;    pkg=sigs.k8s.io/controller-tools/cmd/controller-gen;    ver_of=sigs.k8s.io/controller-tools ;;
   angryjet)       mod=codegen;    pkg=github.com/crossplane/crossplane-tools/cmd/angryjet; ver_of=github.com/crossplane/crossplane-tools ;;
   *) echo "tool.sh: unknown tool $name" >&2; exit 2 ;;
@@ -24,12 +26,20 @@ esac
 
 dir="$root/cluster/local/tools/$mod"
 ver=$(go -C "$dir" list -m -f '{{.Version}}' "$ver_of")
-cached="$cache/$name-$ver"
+# Crossplane checks packages' version constraints against its own version,
+# which release builds stamp in; unstamped it is "" and nothing installs.
+# "-stamped" keeps such builds apart from earlier unstamped ones.
+ldflags='-s -w'
+suffix=
+case "$name" in
+  crossplane|crank) ldflags="$ldflags -X github.com/crossplane/crossplane/v2/internal/version.version=$ver"; suffix=-stamped ;;
+esac
+cached="$cache/$name-$ver$suffix"
 if [ ! -x "$cached" ]; then
   mkdir -p "$cache"
   echo "building $name $ver from Go modules (first use only; cached in $cache)" >&2
   start=$(date +%s)
-  CGO_ENABLED=0 go -C "$dir" build -trimpath -ldflags='-s -w' -o "$cached.tmp" "$pkg"
+  CGO_ENABLED=0 go -C "$dir" build -trimpath -ldflags="$ldflags" -o "$cached.tmp" "$pkg"
   mv "$cached.tmp" "$cached"
   echo "built $name $ver in $(( $(date +%s) - start ))s" >&2
 fi

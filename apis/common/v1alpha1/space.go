@@ -53,6 +53,8 @@ func (s AddressSpace) Spec() ipam.SpaceSpec {
 }
 
 // FinalizerInUse is put on a reservation by the pool that hands its
-// addresses to machines, while any machine holds one. A reservation with it
-// does not release its addresses: nothing is released from under a machine.
+// addresses to machines, while any machine holds one. crossplane-runtime's
+// managed reconciler does not delete the external resource of a managed
+// resource that has finalizers other than its own, so a reservation with it
+// keeps its addresses until the machines release them.
 const FinalizerInUse = "ipam.provider-ipam.io/in-use"

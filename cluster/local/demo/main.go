@@ -8,46 +8,41 @@ package main
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"os"
 	"os/exec"
 	"os/signal"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strings"
 	"syscall"
 	"text/tabwriter"
 	"time"
 
-	"go.uber.org/zap/zapcore"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
-	"sigs.k8s.io/controller-runtime/pkg/log/zap"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
-	"github.com/crossplane/crossplane-runtime/v2/pkg/controller"
-	"github.com/crossplane/crossplane-runtime/v2/pkg/feature"
-	"github.com/crossplane/crossplane-runtime/v2/pkg/logging"
-	"github.com/crossplane/crossplane-runtime/v2/pkg/ratelimiter"
-
-	ipamcontroller "github.com/provider-ipam/provider-ipam/internal/controller"
+	"github.com/provider-ipam/provider-ipam/internal/ipam"
+	"github.com/provider-ipam/provider-ipam/internal/localplane"
 	"github.com/provider-ipam/provider-ipam/internal/testenv"
-	"github.com/provider-ipam/provider-ipam/internal/wapisim"
 )
 
-// managedKinds are the kinds whose objects the table lists, with the field
-// holding their addresses. A kind whose CRD is not installed is skipped.
-var managedKinds = []struct {
-	backend string
-	gvk     schema.GroupVersionKind
-}{
-	{"in-cluster", schema.GroupVersionKind{Group: "incluster.ipam.provider-ipam.io", Version: "v1alpha1", Kind: "Reservation"}},
-	{"infoblox", schema.GroupVersionKind{Group: "infoblox.ipam.provider-ipam.io", Version: "v1alpha1", Kind: "Reservation"}},
-}
+// The kinds the table lists.
+var (
+	claimGVK     = schema.GroupVersionKind{Group: "k0rdent.mirantis.com", Version: "v1beta1", Kind: "ClusterIPAMClaim"}
+	ipamGVK      = schema.GroupVersionKind{Group: "k0rdent.mirantis.com", Version: "v1beta1", Kind: "ClusterIPAM"}
+	ipAddressGVK = schema.GroupVersionKind{Group: "ipam.cluster.x-k8s.io", Version: "v1beta2", Kind: "IPAddress"}
+	managedKinds = []struct {
+		backend string
+		gvk     schema.GroupVersionKind
+	}{
+		{"in-cluster", schema.GroupVersionKind{Group: "incluster.ipam.provider-ipam.io", Version: "v1alpha1", Kind: "Reservation"}},
+		{"ipam-infoblox", schema.GroupVersionKind{Group: "infoblox.ipam.provider-ipam.io", Version: "v1alpha1", Kind: "Reservation"}},
+	}
+)
 
 func main() {
 	code, err := run()
@@ -62,60 +57,37 @@ func run() (int, error) {
 	if err != nil {
 		return 1, err
 	}
-	out := filepath.Join(root, "_output", "demo")
-	if err := os.MkdirAll(out, 0o755); err != nil {
-		return 1, err
-	}
 	kubectl := filepath.Join(root, "bin", "kubectl")
 	fmt.Printf("kubectl: %s, built from k8s.io/kubernetes (the pinned module kube-apiserver comes from) by `make tools`\n", kubectl)
 
-	fmt.Println("starting kube-apiserver and etcd ...")
-	env, err := testenv.Start()
-	if err != nil {
-		return 1, err
-	}
-	defer func() { _ = env.Stop() }()
-	kubeconfig, err := writeKubeconfig(env.Environment, filepath.Join(out, "kubeconfig"))
-	if err != nil {
-		return 1, err
-	}
-
-	wapi := wapisim.New(wapisim.Config{Username: "admin", Password: "infoblox"})
-	if err := wapi.Start("127.0.0.1:0"); err != nil {
-		return 1, fmt.Errorf("cannot start the WAPI emulator: %w", err)
-	}
-	defer func() { _ = wapi.Close() }()
-	if _, err := wapi.AddNetwork("default", "192.0.2.0/24", wapisim.NetworkOptions{Gateway: "192.0.2.1"}); err != nil {
-		return 1, err
-	}
-	fmt.Printf("Infoblox WAPI emulator: %s (network view default, network 192.0.2.0/24, gateway 192.0.2.1)\n", wapi.URL())
-
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer cancel()
-	logFile, err := os.Create(filepath.Join(out, "provider.log"))
+	capi, err := testenv.CAPICRDDir()
 	if err != nil {
 		return 1, err
 	}
-	defer func() { _ = logFile.Close() }()
-	if err := startProvider(ctx, env, logFile); err != nil {
+	fmt.Println("starting kube-apiserver, etcd, Crossplane core, the function, the provider and the WAPI emulator ...")
+	plane, err := localplane.Start(ctx, localplane.Options{Name: "demo", ExtraCRDDirs: []string{capi}, Crossplane: true, Provider: true})
+	if err != nil {
 		return 1, err
 	}
-	fmt.Printf("provider running (log: %s)\n", logFile.Name())
+	defer plane.Stop()
+	if err := plane.UseEmulatorAsDefaultInfoblox(ctx); err != nil {
+		return 1, err
+	}
+	fmt.Printf("Infoblox WAPI emulator: %s, the grid of ClusterProviderConfig default (logs and certificates: %s)\n", plane.WAPI.URL(), plane.Dir)
 
-	kube, err := client.New(env.Config, client.Options{Scheme: env.Scheme})
-	if err != nil {
-		return 1, err
-	}
 	for _, dir := range exampleDirs(root) {
-		if err := apply(ctx, kubectl, kubeconfig, dir); err != nil {
+		if err := apply(ctx, kubectl, plane.Kubeconfig, dir); err != nil {
 			return 1, err
 		}
 	}
 
-	rows, unbound := waitAndTabulate(ctx, kube, 90*time.Second)
+	rows, unbound := waitAndTabulate(ctx, plane.Kube, 3*time.Minute)
 	fmt.Println()
 	printTable(rows)
-	fmt.Printf("\nTo explore:\n  export KUBECONFIG=%s\n  %s get reservations.incluster.ipam.provider-ipam.io -A\n  %s get allocations\n", kubeconfig, kubectl, kubectl)
+	fmt.Printf("\nTo explore:\n  export KUBECONFIG=%s\n  %s get clusteripamclaims,clusteripams -A\n  %s get reservations.incluster.ipam.provider-ipam.io,reservations.infoblox.ipam.provider-ipam.io -A\n  %s get allocations\n",
+		plane.Kubeconfig, kubectl, kubectl, kubectl)
 	if unbound > 0 {
 		fmt.Printf("\n%d resource(s) did not become ready: see their conditions with `kubectl describe`.\n", unbound)
 	}
@@ -149,53 +121,14 @@ func apply(ctx context.Context, kubectl, kubeconfig, dir string) error {
 	return fmt.Errorf("kubectl apply %s: %w", dir, err)
 }
 
-func writeKubeconfig(env *envtest.Environment, path string) (string, error) {
-	u, err := env.ControlPlane.AddUser(envtest.User{Name: "demo-admin", Groups: []string{"system:masters"}}, nil)
-	if err != nil {
-		return "", fmt.Errorf("cannot create the demo user: %w", err)
-	}
-	kc, err := u.KubeConfig()
-	if err != nil {
-		return "", err
-	}
-	return path, os.WriteFile(path, kc, 0o600)
-}
-
-func startProvider(ctx context.Context, env *testenv.Env, logTo *os.File) error {
-	zl := zap.New(zap.WriteTo(logTo), zap.Level(zapcore.InfoLevel))
-	ctrl.SetLogger(zl)
-	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
-		Scheme:                 env.Scheme,
-		Metrics:                metricsserver.Options{BindAddress: "0"},
-		HealthProbeBindAddress: "0",
-	})
-	if err != nil {
-		return err
-	}
-	o := controller.Options{
-		Logger:                  logging.NewLogrLogger(zl.WithName("provider-ipam")),
-		GlobalRateLimiter:       ratelimiter.NewGlobal(50),
-		PollInterval:            time.Minute,
-		MaxConcurrentReconciles: 10,
-		Features:                &feature.Flags{},
-	}
-	if err := ipamcontroller.Setup(ctx, mgr, o); err != nil {
-		return err
-	}
-	go func() {
-		if err := mgr.Start(ctx); err != nil {
-			fmt.Fprintln(os.Stderr, "provider stopped:", err)
-		}
-	}()
-	return nil
-}
-
-// exampleDirs are the directories of examples/, one per backend or group.
+// exampleDirs are the directories of examples/, one per backend or group,
+// but for examples/infoblox: it points at a real grid, and the demo has the
+// emulator as the default ClusterProviderConfig instead.
 func exampleDirs(root string) []string {
 	entries, _ := os.ReadDir(filepath.Join(root, "examples"))
 	var dirs []string
 	for _, e := range entries {
-		if e.IsDir() {
+		if e.IsDir() && e.Name() != "infoblox" {
 			dirs = append(dirs, filepath.Join(root, "examples", e.Name()))
 		}
 	}
@@ -203,11 +136,12 @@ func exampleDirs(root string) []string {
 }
 
 type row struct {
-	backend, namespace, name, ready, addresses, gateway, prefix, message string
+	kind, namespace, name, ready, backend, addresses, gateway, prefix, problem string
 }
 
-// waitAndTabulate waits until every managed resource is Ready or timeout
-// passes, and returns the table and how many are not Ready.
+// waitAndTabulate waits until every claim is bound and every managed
+// resource Ready, or timeout passes, and returns the table and how many are
+// not.
 func waitAndTabulate(ctx context.Context, kube client.Client, timeout time.Duration) ([]row, int) {
 	deadline := time.Now().Add(timeout)
 	for {
@@ -219,21 +153,56 @@ func waitAndTabulate(ctx context.Context, kube client.Client, timeout time.Durat
 	}
 }
 
+func list(ctx context.Context, kube client.Client, gvk schema.GroupVersionKind) ([]unstructured.Unstructured, error) {
+	l := &unstructured.UnstructuredList{}
+	l.SetGroupVersionKind(gvk.GroupVersion().WithKind(gvk.Kind + "List"))
+	if err := kube.List(ctx, l); err != nil {
+		if meta.IsNoMatchError(err) {
+			return nil, nil
+		}
+		return nil, err
+	}
+	return l.Items, nil
+}
+
 func tabulate(ctx context.Context, kube client.Client) ([]row, int) {
 	var rows []row
 	unbound := 0
-	for _, k := range managedKinds {
-		l := &unstructured.UnstructuredList{}
-		l.SetGroupVersionKind(k.gvk.GroupVersion().WithKind(k.gvk.Kind + "List"))
-		if err := kube.List(ctx, l); err != nil {
-			if !meta.IsNoMatchError(err) {
-				rows = append(rows, row{backend: k.backend, message: err.Error()})
-				unbound++
-			}
-			continue
+	fail := func(kind string, err error) {
+		rows = append(rows, row{kind: kind, problem: err.Error()})
+		unbound++
+	}
+	claims, err := list(ctx, kube, claimGVK)
+	if err != nil {
+		fail(claimGVK.Kind, err)
+	}
+	for _, c := range claims {
+		r := row{kind: c.GetKind(), namespace: c.GetNamespace(), name: c.GetName(), ready: "False"}
+		r.backend, _, _ = unstructured.NestedString(c.Object, "spec", "provider")
+		if b, _, _ := unstructured.NestedBool(c.Object, "status", "bound"); b {
+			r.ready = "True"
+		} else {
+			unbound++
 		}
-		for _, o := range l.Items {
-			r := row{backend: k.backend, namespace: o.GetNamespace(), name: o.GetName(), ready: "False"}
+		if ref, _, _ := unstructured.NestedString(c.Object, "spec", "clusterIPAMRef"); ref != "" {
+			ipam := &unstructured.Unstructured{}
+			ipam.SetGroupVersionKind(ipamGVK)
+			if err := kube.Get(ctx, client.ObjectKey{Namespace: c.GetNamespace(), Name: ref}, ipam); err == nil {
+				fromProviderData(&r, ipam)
+				if r.ready != "True" {
+					r.problem = conditionMessage(ipam, "Ready")
+				}
+			}
+		}
+		rows = append(rows, r)
+	}
+	for _, k := range managedKinds {
+		items, err := list(ctx, kube, k.gvk)
+		if err != nil {
+			fail(k.gvk.Kind, err)
+		}
+		for _, o := range items {
+			r := row{kind: o.GetKind(), backend: k.backend, namespace: o.GetNamespace(), name: o.GetName(), ready: "False"}
 			addrs, _, _ := unstructured.NestedStringSlice(o.Object, "status", "atProvider", "addresses")
 			if a, ok, _ := unstructured.NestedString(o.Object, "status", "atProvider", "address"); ok {
 				addrs = append(addrs, a)
@@ -243,35 +212,98 @@ func tabulate(ctx context.Context, kube client.Client) ([]row, int) {
 			if p, ok, _ := unstructured.NestedInt64(o.Object, "status", "atProvider", "prefix"); ok && p > 0 {
 				r.prefix = fmt.Sprint(p)
 			}
-			conds, _, _ := unstructured.NestedSlice(o.Object, "status", "conditions")
-			for _, c := range conds {
-				m, _ := c.(map[string]any)
-				switch m["type"] {
-				case "Ready":
-					r.ready, _ = m["status"].(string)
-				case "Synced":
-					if m["status"] != string(corev1.ConditionTrue) {
-						r.message, _ = m["message"].(string)
-					}
-				}
-			}
-			if r.ready != string(corev1.ConditionTrue) {
+			if conditionStatus(&o, "Ready") == string(corev1.ConditionTrue) {
+				r.ready = "True"
+			} else {
+				r.problem = conditionMessage(&o, "Synced")
 				unbound++
 			}
 			rows = append(rows, r)
 		}
 	}
-	sort.Slice(rows, func(i, j int) bool {
-		return rows[i].backend+rows[i].namespace+rows[i].name < rows[j].backend+rows[j].namespace+rows[j].name
-	})
+	ips, err := list(ctx, kube, ipAddressGVK)
+	if err != nil {
+		fail(ipAddressGVK.Kind, err)
+	}
+	for _, o := range ips {
+		r := row{kind: o.GetKind(), namespace: o.GetNamespace(), name: o.GetName(), ready: "True", backend: "capi"}
+		r.addresses, _, _ = unstructured.NestedString(o.Object, "spec", "address")
+		r.gateway, _, _ = unstructured.NestedString(o.Object, "spec", "gateway")
+		if p, ok, _ := unstructured.NestedInt64(o.Object, "spec", "prefix"); ok {
+			r.prefix = fmt.Sprint(p)
+		}
+		rows = append(rows, r)
+	}
 	return rows, unbound
+}
+
+// fromProviderData fills a claim's row from its ClusterIPAM's ipPool entry.
+func fromProviderData(r *row, ipam *unstructured.Unstructured) {
+	data, _, _ := unstructured.NestedSlice(ipam.Object, "status", "providerData")
+	for _, d := range data {
+		m, ok := d.(map[string]any)
+		if !ok || m["name"] != "ipPool" {
+			continue
+		}
+		if as, ok := m["addresses"].([]any); ok {
+			parts := make([]string, 0, len(as))
+			for _, a := range as {
+				parts = append(parts, fmt.Sprint(a))
+			}
+			r.addresses = strings.Join(parts, ",")
+		}
+		if g, ok := m["gateway"].(string); ok {
+			r.gateway = g
+		}
+		if p, ok := m["prefix"]; ok && p != nil {
+			r.prefix = fmt.Sprint(p)
+		}
+	}
+}
+
+func condition(u *unstructured.Unstructured, typ string) map[string]any {
+	conds, _, _ := unstructured.NestedSlice(u.Object, "status", "conditions")
+	for _, c := range conds {
+		if m, ok := c.(map[string]any); ok && m["type"] == typ {
+			return m
+		}
+	}
+	return nil
+}
+
+func conditionStatus(u *unstructured.Unstructured, typ string) string {
+	s, _ := condition(u, typ)["status"].(string)
+	return s
+}
+
+func conditionMessage(u *unstructured.Unstructured, typ string) string {
+	s, _ := condition(u, typ)["message"].(string)
+	return s
+}
+
+// compact writes an address list as ranges ("10.0.0.2-10.0.0.254"), so
+// that a whole network fits a column; anything unparsable is kept as is.
+func compact(list string) string {
+	if list == "" {
+		return ""
+	}
+	var addrs []netip.Addr
+	for _, s := range strings.Split(list, ",") {
+		a, err := netip.ParseAddr(s)
+		if err != nil {
+			return list
+		}
+		addrs = append(addrs, a)
+	}
+	slices.SortFunc(addrs, netip.Addr.Compare)
+	return ipam.FormatAddrs(slices.Compact(addrs))
 }
 
 func printTable(rows []row) {
 	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(w, "BACKEND\tNAMESPACE\tNAME\tREADY\tADDRESSES\tGATEWAY\tPREFIX\tPROBLEM")
+	fmt.Fprintln(w, "KIND\tNAMESPACE\tNAME\tREADY\tBACKEND\tADDRESSES\tGATEWAY\tPREFIX\tPROBLEM")
 	for _, r := range rows {
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.backend, r.namespace, r.name, r.ready, r.addresses, r.gateway, r.prefix, r.message)
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.kind, r.namespace, r.name, r.ready, r.backend, compact(r.addresses), r.gateway, r.prefix, r.problem)
 	}
 	_ = w.Flush()
 }

@@ -1,5 +1,6 @@
 // Crossplane core and crank, built from the pinned module to run Crossplane
-// out-of-cluster against the local control plane (test/e2e, make demo).
+// out-of-cluster against the local control plane (test/e2e, make demo), and
+// crane, which serves the loopback OCI registry packages are installed from.
 module github.com/provider-ipam/provider-ipam/cluster/local/tools/crossplane
 
 go 1.26
@@ -257,4 +258,5 @@ require (
 tool (
 	github.com/crossplane/crossplane/v2/cmd/crank
 	github.com/crossplane/crossplane/v2/cmd/crossplane
+	github.com/google/go-containerregistry/cmd/crane
 )

@@ -20,7 +20,6 @@ import (
 	"github.com/crossplane/crossplane-runtime/v2/pkg/reconciler/managed"
 	"github.com/crossplane/crossplane-runtime/v2/pkg/resource"
 
-	commonv1alpha1 "github.com/provider-ipam/provider-ipam/apis/common/v1alpha1"
 	"github.com/provider-ipam/provider-ipam/apis/incluster/v1alpha1"
 	"github.com/provider-ipam/provider-ipam/internal/clients/incluster"
 	"github.com/provider-ipam/provider-ipam/internal/ipam"
@@ -35,7 +34,6 @@ const (
 	errRelease        = "cannot release addresses"
 	errPersist        = "cannot record the addresses held"
 	errOutsideSpace   = "held address cannot be handed out from the space"
-	errInUse          = "addresses are still handed out to machines (finalizer " + commonv1alpha1.FinalizerInUse + "): they are released once the machines release them"
 )
 
 // Connection detail keys.
@@ -334,9 +332,6 @@ func (e *external) Delete(ctx context.Context, mg resource.Managed) (managed.Ext
 		return managed.ExternalDelete{}, errors.New(errNotReservation)
 	}
 	cr.SetConditions(xpv1.Deleting())
-	if meta.FinalizerExists(cr, commonv1alpha1.FinalizerInUse) {
-		return managed.ExternalDelete{}, errors.New(errInUse)
-	}
 	recorded, err := named(cr)
 	if err != nil {
 		recorded = nil // Release by UID still finds every address held.

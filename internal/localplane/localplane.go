@@ -1,0 +1,532 @@
+// Package localplane runs provider-ipam's whole stack on loopback: a real
+// kube-apiserver and etcd, Crossplane core v2 out-of-cluster with the
+// External package runtime, a loopback OCI registry the function package is
+// installed from, the composition function served over Crossplane's mTLS,
+// the provider, and the Infoblox WAPI emulator. test/e2e and `make demo`
+// use it. Every binary comes from bin/, built by cluster/local/tool.sh.
+package localplane
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	kerrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/wait"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	"github.com/provider-ipam/provider-ipam/internal/testenv"
+	"github.com/provider-ipam/provider-ipam/internal/wapisim"
+)
+
+// Names Crossplane and the harness agree on.
+const (
+	CrossplaneNamespace = "crossplane-system"
+	FunctionName        = "function-provider-ipam"
+	rootCASecret        = "crossplane-root-ca"
+	serverSecret        = "crossplane-tls-server"
+	clientSecret        = "crossplane-tls-client"
+	functionTLSSecret   = FunctionName + "-tls-server"
+	functionPackageRepo = "provider-ipam/" + FunctionName
+	functionVersion     = "v0.1.0"
+)
+
+// WAPI credentials of the emulator; only ever used on loopback.
+const (
+	WAPIUsername = "admin"
+	WAPIPassword = "infoblox"
+)
+
+// Options choose what to run beside the API server.
+type Options struct {
+	// Dir holds logs, kubeconfig and certificates. Default: _output/<Name>.
+	Dir string
+	// Name of the run, for the default Dir.
+	Name string
+	// ExtraCRDDirs are installed with provider-ipam's CRDs.
+	ExtraCRDDirs []string
+	// Crossplane runs Crossplane core, the registry and the function, and
+	// installs the configuration package's XRDs and Compositions.
+	Crossplane bool
+	// Provider runs bin/provider.
+	Provider bool
+}
+
+// Plane is a running stack.
+type Plane struct {
+	Env        *testenv.Env
+	Kube       client.Client
+	Kubeconfig string
+	WAPI       *wapisim.Server
+	Dir        string
+
+	root  string
+	procs []*proc
+}
+
+// Start brings the stack up. On error, whatever was started is stopped.
+func Start(ctx context.Context, o Options) (p *Plane, err error) {
+	root, err := testenv.Root()
+	if err != nil {
+		return nil, err
+	}
+	if o.Dir == "" {
+		o.Dir = filepath.Join(root, "_output", o.Name)
+	}
+	if err := os.MkdirAll(o.Dir, 0o755); err != nil {
+		return nil, err
+	}
+	env, err := testenv.Start(o.ExtraCRDDirs...)
+	if err != nil {
+		return nil, err
+	}
+	p = &Plane{Env: env, Dir: o.Dir, root: root}
+	defer func() {
+		if err != nil {
+			p.Stop()
+			p = nil
+		}
+	}()
+	if p.Kube, err = client.New(env.Config, client.Options{Scheme: env.Scheme}); err != nil {
+		return p, err
+	}
+	if p.Kubeconfig, err = writeKubeconfig(env.Environment, filepath.Join(o.Dir, "kubeconfig")); err != nil {
+		return p, err
+	}
+	if err := p.startGarbageCollector(); err != nil {
+		return p, err
+	}
+	if err := p.startWAPI(); err != nil {
+		return p, err
+	}
+	if o.Provider {
+		if err := p.startProvider(); err != nil {
+			return p, err
+		}
+	}
+	if o.Crossplane {
+		if err := p.startCrossplane(ctx); err != nil {
+			return p, err
+		}
+	}
+	return p, nil
+}
+
+// Stop stops every process, then the API server.
+func (p *Plane) Stop() {
+	for i := len(p.procs) - 1; i >= 0; i-- {
+		p.procs[i].stop()
+	}
+	if p.WAPI != nil {
+		_ = p.WAPI.Close()
+	}
+	_ = p.Env.Stop()
+}
+
+// Check reports a process of the stack that has died, so that a test
+// fails with its log instead of timing out.
+func (p *Plane) Check() error {
+	for _, pr := range p.procs {
+		if err, ended := pr.exited(); ended && !strings.HasPrefix(pr.name, "crossplane-init") {
+			return fmt.Errorf("%s exited: %v (see %s)", pr.name, err, pr.log.Name())
+		}
+	}
+	return nil
+}
+
+func (p *Plane) bin(name string) (string, error) {
+	b := filepath.Join(p.root, "bin", name)
+	if _, err := os.Stat(b); err != nil {
+		return "", fmt.Errorf("%s not found: run `make tools build` (it builds it from the pinned Go modules)", b)
+	}
+	return b, nil
+}
+
+func (p *Plane) start(name string, env []string, binName string, args ...string) (*proc, error) {
+	b, err := p.bin(binName)
+	if err != nil {
+		return nil, err
+	}
+	pr, err := startProc(p.Dir, name, append([]string{"KUBECONFIG=" + p.Kubeconfig}, env...), b, args...)
+	if err != nil {
+		return nil, err
+	}
+	p.procs = append(p.procs, pr)
+	return pr, nil
+}
+
+func writeKubeconfig(env *envtest.Environment, path string) (string, error) {
+	u, err := env.ControlPlane.AddUser(envtest.User{Name: "localplane-admin", Groups: []string{"system:masters"}}, nil)
+	if err != nil {
+		return "", fmt.Errorf("cannot create an admin user: %w", err)
+	}
+	kc, err := u.KubeConfig()
+	if err != nil {
+		return "", err
+	}
+	return path, os.WriteFile(path, kc, 0o600)
+}
+
+// startGarbageCollector runs kube-controller-manager's garbage collector
+// alone: Crossplane deletes composed resources through owner references,
+// which nothing else acts on here.
+func (p *Plane) startGarbageCollector() error {
+	_, err := p.start("kube-controller-manager", nil, "kube-controller-manager",
+		"--kubeconfig="+p.Kubeconfig, "--controllers=garbagecollector", "--leader-elect=false", "--secure-port=0")
+	return err
+}
+
+func (p *Plane) startWAPI() error {
+	p.WAPI = wapisim.New(wapisim.Config{Username: WAPIUsername, Password: WAPIPassword})
+	if err := p.WAPI.Start("127.0.0.1:0"); err != nil {
+		return fmt.Errorf("cannot start the WAPI emulator: %w", err)
+	}
+	// The networks of examples/ and of the end-to-end tests.
+	for _, n := range []struct{ cidr, gw string }{{"192.0.2.0/24", "192.0.2.1"}, {"198.51.100.0/24", "198.51.100.1"}, {"10.12.0.0/24", "10.12.0.1"}} {
+		if _, err := p.WAPI.AddNetwork("default", n.cidr, wapisim.NetworkOptions{Gateway: n.gw}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (p *Plane) startProvider() error {
+	_, err := p.start("provider", nil, "provider",
+		"--metrics-bind-address=0", "--health-probe-bind-address=0", "--poll=30s", "--max-reconcile-rate=50")
+	return err
+}
+
+func (p *Plane) startCrossplane(ctx context.Context) error {
+	crds, err := crossplaneCRDs(p.root)
+	if err != nil {
+		return err
+	}
+	if err := p.Kube.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: CrossplaneNamespace}}); client.IgnoreAlreadyExists(err) != nil {
+		return err
+	}
+	noWebhooks := filepath.Join(p.Dir, "webhookconfigurations")
+	if err := os.MkdirAll(noWebhooks, 0o755); err != nil {
+		return err
+	}
+	env := []string{"POD_NAMESPACE=" + CrossplaneNamespace}
+	if err := p.initCrossplane(env, crds, noWebhooks); err != nil {
+		return err
+	}
+
+	serverDir, err := p.secretToDir(ctx, serverSecret, "crossplane-server-certs")
+	if err != nil {
+		return err
+	}
+	clientDir, err := p.secretToDir(ctx, clientSecret, "crossplane-client-certs")
+	if err != nil {
+		return err
+	}
+	ports := make([]int, 3)
+	for i := range ports {
+		if ports[i], err = freePort(); err != nil {
+			return err
+		}
+	}
+	// Crossplane caches packages as it parses them; without the directory
+	// the parse fails with a bare "read/write on closed pipe".
+	cache := filepath.Join(p.Dir, "xpkg-cache")
+	if err := os.MkdirAll(cache, 0o755); err != nil {
+		return err
+	}
+	if _, err := p.start("crossplane", append(env, "XPKG_CACHE_DIR="+cache), "crossplane", "core", "start",
+		"--package-runtime=External",
+		"--tls-server-certs-dir="+serverDir, "--tls-client-certs-dir="+clientDir,
+		fmt.Sprintf("--webhook-port=%d", ports[0]), fmt.Sprintf("--metrics-port=%d", ports[1]), fmt.Sprintf("--health-probe-port=%d", ports[2]),
+		"--poll-interval=15s", "--debug"); err != nil {
+		return err
+	}
+	if err := p.installFunction(ctx); err != nil {
+		return err
+	}
+	return p.applyConfiguration(ctx)
+}
+
+// initCrossplane runs `crossplane core init`: CRDs, TLS secrets, the
+// package lock. It creates CRDs and may use one before the API server
+// serves it ("no matches for kind"); it is idempotent, so try again.
+func (p *Plane) initCrossplane(env []string, crds, noWebhooks string) error {
+	var err error
+	for attempt := range 5 {
+		var ini *proc
+		ini, err = p.start(fmt.Sprintf("crossplane-init-%d", attempt), env, "crossplane", "core", "init",
+			"--cr-ds-path="+crds, "--webhook-configurations-path="+noWebhooks,
+			"--tlsca-secret-name="+rootCASecret, "--tls-server-secret-name="+serverSecret, "--tls-client-secret-name="+clientSecret)
+		if err != nil {
+			return err
+		}
+		select {
+		case err = <-ini.done:
+			ini.done <- err
+		case <-time.After(3 * time.Minute):
+			return fmt.Errorf("crossplane core init did not finish (see %s)", ini.log.Name())
+		}
+		if err == nil {
+			return nil
+		}
+		err = fmt.Errorf("crossplane core init: %w (see %s)", err, ini.log.Name())
+		time.Sleep(2 * time.Second)
+	}
+	return err
+}
+
+// crossplaneCRDs is Crossplane's own CRD directory, in the pinned module.
+func crossplaneCRDs(root string) (string, error) {
+	cmd := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", "github.com/crossplane/crossplane/v2")
+	cmd.Dir = filepath.Join(root, "cluster", "local", "tools", "crossplane")
+	out, err := cmd.Output()
+	if err != nil {
+		return "", fmt.Errorf("cannot find the Crossplane module: %w", err)
+	}
+	return filepath.Join(strings.TrimSpace(string(out)), "cluster", "crds"), nil
+}
+
+// secretToDir writes a TLS Secret's tls.crt, tls.key and ca.crt to a
+// directory, where Crossplane's --tls-*-certs-dir flags expect them.
+func (p *Plane) secretToDir(ctx context.Context, name, dir string) (string, error) {
+	s := &corev1.Secret{}
+	if err := p.Kube.Get(ctx, types.NamespacedName{Namespace: CrossplaneNamespace, Name: name}, s); err != nil {
+		return "", fmt.Errorf("cannot read secret %s written by crossplane core init: %w", name, err)
+	}
+	d := filepath.Join(p.Dir, dir)
+	if err := os.MkdirAll(d, 0o700); err != nil {
+		return "", err
+	}
+	for _, k := range []string{"tls.crt", "tls.key", "ca.crt"} {
+		if err := os.WriteFile(filepath.Join(d, k), s.Data[k], 0o600); err != nil {
+			return "", err
+		}
+	}
+	return d, nil
+}
+
+// installFunction publishes the function package to a loopback registry,
+// installs it as a Function, runs the function process with a server
+// certificate from Crossplane's root CA, and points the revision at it.
+// With the External runtime nothing else would run it.
+func (p *Plane) installFunction(ctx context.Context) error {
+	regPort, err := freePort()
+	if err != nil {
+		return err
+	}
+	registry := fmt.Sprintf("127.0.0.1:%d", regPort)
+	reg, err := p.start("registry", nil, "crane", "registry", "serve", "--address", registry)
+	if err != nil {
+		return err
+	}
+	if err := waitListening(reg, registry, 30*time.Second); err != nil {
+		return err
+	}
+	pkg := filepath.Join(p.Dir, "function.xpkg")
+	noExamples := filepath.Join(p.Dir, "no-examples")
+	if err := os.MkdirAll(noExamples, 0o755); err != nil {
+		return err
+	}
+	if err := p.run("crank", "xpkg", "build", "--package-root="+filepath.Join(p.root, "package", "function"),
+		"--examples-root="+noExamples, "--package-file="+pkg); err != nil {
+		return err
+	}
+	ref := fmt.Sprintf("%s/%s:%s", registry, functionPackageRepo, functionVersion)
+	// crank, not crane: it annotates the package layer (io.crossplane.xpkg:
+	// base), which is how Crossplane finds package.yaml.
+	if err := p.run("crank", "xpkg", "push", "-f", pkg, ref); err != nil {
+		return err
+	}
+
+	ca := &corev1.Secret{}
+	if err := p.Kube.Get(ctx, types.NamespacedName{Namespace: CrossplaneNamespace, Name: rootCASecret}, ca); err != nil {
+		return fmt.Errorf("cannot read Crossplane's root CA: %w", err)
+	}
+	crt, key, err := signServerCert(ca.Data["tls.crt"], ca.Data["tls.key"], FunctionName)
+	if err != nil {
+		return fmt.Errorf("cannot issue the function's certificate: %w", err)
+	}
+	tls := &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Namespace: CrossplaneNamespace, Name: functionTLSSecret},
+		Data:       map[string][]byte{"tls.crt": crt, "tls.key": key, "ca.crt": ca.Data["tls.crt"]},
+	}
+	if err := p.Kube.Create(ctx, tls); err != nil {
+		return err
+	}
+	certDir := filepath.Join(p.Dir, "function-certs")
+	if err := os.MkdirAll(certDir, 0o700); err != nil {
+		return err
+	}
+	for k, v := range tls.Data {
+		if err := os.WriteFile(filepath.Join(certDir, k), v, 0o600); err != nil {
+			return err
+		}
+	}
+	fnPort, err := freePort()
+	if err != nil {
+		return err
+	}
+	endpoint := fmt.Sprintf("127.0.0.1:%d", fnPort)
+	fn, err := p.start("function", nil, "function", "--address="+endpoint, "--tls-certs-dir="+certDir)
+	if err != nil {
+		return err
+	}
+	if err := waitListening(fn, endpoint, 30*time.Second); err != nil {
+		return err
+	}
+
+	f := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "pkg.crossplane.io/v1",
+		"kind":       "Function",
+		"metadata":   map[string]any{"name": FunctionName},
+		"spec":       map[string]any{"package": ref, "packagePullPolicy": "IfNotPresent"},
+	}}
+	if err := p.Kube.Create(ctx, f); err != nil {
+		return fmt.Errorf("cannot install the function package: %w", err)
+	}
+	seen := "no FunctionRevision yet"
+	err = p.wait(ctx, 3*time.Minute, "the FunctionRevision to be healthy at "+endpoint, func(ctx context.Context) (bool, error) {
+		revs := &unstructured.UnstructuredList{}
+		revs.SetAPIVersion("pkg.crossplane.io/v1")
+		revs.SetKind("FunctionRevisionList")
+		if err := p.Kube.List(ctx, revs, client.MatchingLabels{"pkg.crossplane.io/package": FunctionName}); err != nil {
+			return false, err
+		}
+		healthy := false
+		for i := range revs.Items {
+			r := &revs.Items[i]
+			ep, _, _ := unstructured.NestedString(r.Object, "status", "endpoint")
+			sn, _, _ := unstructured.NestedString(r.Object, "status", "tlsServerSecretName")
+			if ep != endpoint || sn != functionTLSSecret {
+				patch := fmt.Appendf(nil, `{"status":{"endpoint":%q,"tlsServerSecretName":%q}}`, endpoint, functionTLSSecret)
+				if err := p.Kube.Status().Patch(ctx, r, client.RawPatch(types.MergePatchType, patch)); err != nil && !kerrors.IsConflict(err) {
+					return false, err
+				}
+				continue
+			}
+			healthy = healthy || conditionTrue(r, "RevisionHealthy")
+			conds, _, _ := unstructured.NestedSlice(r.Object, "status", "conditions")
+			seen = fmt.Sprintf("%s: %v", r.GetName(), conds)
+		}
+		return healthy, nil
+	})
+	if err != nil {
+		return fmt.Errorf("%w; last seen %s", err, seen)
+	}
+	return nil
+}
+
+func (p *Plane) run(binName string, args ...string) error {
+	b, err := p.bin(binName)
+	if err != nil {
+		return err
+	}
+	out, err := exec.Command(b, args...).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("%s %s: %w\n%s", binName, strings.Join(args, " "), err, out)
+	}
+	return nil
+}
+
+// applyConfiguration installs the configuration package's XRDs and
+// Compositions directly (the package metadata, crossplane.yaml, is for
+// registries) and waits for the XRDs to be established.
+func (p *Plane) applyConfiguration(ctx context.Context) error {
+	dir := filepath.Join(p.root, "package", "configuration")
+	objs, err := ReadObjects(dir, "crossplane.yaml")
+	if err != nil {
+		return err
+	}
+	var xrds []*unstructured.Unstructured
+	for _, o := range objs {
+		if err := p.Kube.Create(ctx, o); err != nil {
+			return fmt.Errorf("cannot create %s %s: %w", o.GetKind(), o.GetName(), err)
+		}
+		if o.GetKind() == "CompositeResourceDefinition" {
+			xrds = append(xrds, o)
+		}
+	}
+	return p.wait(ctx, 2*time.Minute, "the XRDs to be established", func(ctx context.Context) (bool, error) {
+		for _, x := range xrds {
+			cur := &unstructured.Unstructured{}
+			cur.SetGroupVersionKind(x.GroupVersionKind())
+			if err := p.Kube.Get(ctx, client.ObjectKeyFromObject(x), cur); err != nil {
+				return false, err
+			}
+			if !conditionTrue(cur, "Established") {
+				return false, nil
+			}
+		}
+		return true, nil
+	})
+}
+
+// ReadObjects decodes every YAML document of the .yaml files under dir,
+// except those named in skip.
+func ReadObjects(dir string, skip ...string) ([]*unstructured.Unstructured, error) {
+	var out []*unstructured.Unstructured
+	err := filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !strings.HasSuffix(path, ".yaml") {
+			return err
+		}
+		for _, s := range skip {
+			if d.Name() == s {
+				return nil
+			}
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(data), 4096)
+		for {
+			u := &unstructured.Unstructured{}
+			if err := dec.Decode(&u.Object); err != nil {
+				if errors.Is(err, io.EOF) {
+					return nil
+				}
+				return fmt.Errorf("%s: %w", path, err)
+			}
+			if len(u.Object) > 0 {
+				out = append(out, u)
+			}
+		}
+	})
+	return out, err
+}
+
+// wait polls cond until it holds, failing early if a process died.
+func (p *Plane) wait(ctx context.Context, timeout time.Duration, what string, cond func(context.Context) (bool, error)) error {
+	err := wait.PollUntilContextTimeout(ctx, 250*time.Millisecond, timeout, true, func(ctx context.Context) (bool, error) {
+		if err := p.Check(); err != nil {
+			return false, err
+		}
+		return cond(ctx)
+	})
+	if err != nil {
+		return fmt.Errorf("waiting for %s: %w", what, err)
+	}
+	return nil
+}
+
+func conditionTrue(u *unstructured.Unstructured, typ string) bool {
+	conds, _, _ := unstructured.NestedSlice(u.Object, "status", "conditions")
+	for _, c := range conds {
+		if m, ok := c.(map[string]any); ok && m["type"] == typ && m["status"] == "True" {
+			return true
+		}
+	}
+	return false
+}
