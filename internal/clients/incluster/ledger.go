@@ -188,6 +188,9 @@ func (l *Ledger) Hold(ctx context.Context, owner v1alpha1.AllocationOwner, addrs
 	if err := l.ready(ctx); err != nil {
 		return err
 	}
+	if err := l.refuseHeld(ctx, owner, addrs, adoptOrphans); err != nil {
+		return err
+	}
 	var created []netip.Addr
 	for _, a := range addrs {
 		ok, err := l.claim(ctx, owner, a, adoptOrphans)
@@ -206,6 +209,40 @@ func (l *Ledger) Hold(ctx context.Context, owner v1alpha1.AllocationOwner, addrs
 			return errors.Join(err, l.release(ctx, types.UID(owner.UID), created))
 		}
 		created = append(created, a)
+	}
+	return nil
+}
+
+// refuseHeld fails if an address of addrs is known to be held by someone
+// else (who still exists, with adoptOrphans). Without it a set that cannot
+// be held whole would be created in part and rolled back on every retry,
+// visible meanwhile as a partial holding. Only addresses the index holds
+// are looked up, so a free set costs no request.
+func (l *Ledger) refuseHeld(ctx context.Context, owner v1alpha1.AllocationOwner, addrs []netip.Addr, adoptOrphans bool) error {
+	for _, a := range addrs {
+		l.mu.Lock()
+		held := l.index.Contains(a)
+		l.mu.Unlock()
+		if !held {
+			continue
+		}
+		al, err := l.Get(ctx, a)
+		if err != nil {
+			return err
+		}
+		if al == nil || al.Spec.Owner.UID == owner.UID {
+			continue
+		}
+		if adoptOrphans {
+			gone, err := l.holderGone(ctx, al.Spec.Owner)
+			if err != nil {
+				return err
+			}
+			if gone {
+				continue
+			}
+		}
+		return &ConflictError{Address: a, Holder: al.Spec.Owner}
 	}
 	return nil
 }
