@@ -63,8 +63,9 @@ func startProvider(t *testing.T) (stop func()) {
 		Scheme:                 env.Scheme,
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",
-		// Several replicas run in one test process.
-		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
+		// Several replicas run in one test process; no priority queue, whose
+		// shutdown can hang (controller-runtime#3538), as in cmd/provider.
+		Controller: config.Controller{SkipNameValidation: ptr.To(true), UsePriorityQueue: ptr.To(false)},
 	})
 	if err != nil {
 		t.Fatal(err)

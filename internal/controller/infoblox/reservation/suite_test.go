@@ -83,7 +83,9 @@ func startProvider(ctx context.Context) (<-chan error, error) {
 		Scheme:                 env.Scheme,
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",
-		Controller:             config.Controller{SkipNameValidation: ptr.To(true)},
+		// Several replicas run in one test process; no priority queue, whose
+		// shutdown can hang (controller-runtime#3538), as in cmd/provider.
+		Controller: config.Controller{SkipNameValidation: ptr.To(true), UsePriorityQueue: ptr.To(false)},
 	})
 	if err != nil {
 		return nil, err
