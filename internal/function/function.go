@@ -57,7 +57,7 @@ const (
 	PhaseFailed  = "Failed"
 )
 
-// Function composes k0rdent's ClusterIPAMClaim and ClusterIPAM.
+// Function composes k0rdent's ClusterIPAMClaim, ClusterIPAM and ClusterDeployment.
 type Function struct {
 	fnv1.UnimplementedFunctionRunnerServiceServer
 
@@ -89,8 +89,10 @@ func (f *Function) RunFunction(_ context.Context, req *fnv1.RunFunctionRequest) 
 		out, err = composeClaim(oxr, observed)
 	case clusterIPAMGVK:
 		out, err = composeClusterIPAM(req, rsp, oxr, observed)
+	case clusterDeploymentGVK:
+		out, err = composeClusterDeployment(req, rsp, oxr, observed)
 	default:
-		response.Fatal(rsp, fmt.Errorf("cannot compose %s: this function composes only %s and %s", gvk, claimGVK, clusterIPAMGVK))
+		response.Fatal(rsp, fmt.Errorf("cannot compose %s: this function composes only %s, %s and %s", gvk, claimGVK, clusterIPAMGVK, clusterDeploymentGVK))
 		return rsp, nil
 	}
 	if err != nil {
@@ -102,7 +104,8 @@ func (f *Function) RunFunction(_ context.Context, req *fnv1.RunFunctionRequest) 
 		// Crossplane deletes what the XR composed; composing anything new now
 		// would only race that.
 		out.keepOnlyObserved(observed)
-		out.condition = condition{status: fnv1.Status_STATUS_CONDITION_FALSE, reason: ReasonDeleting, message: "being deleted: nothing new is composed"}
+		out.condition = condition{typ: out.condition.typ, status: fnv1.Status_STATUS_CONDITION_FALSE, reason: ReasonDeleting, message: "being deleted: nothing new is composed"}
+		out.extra = nil
 	}
 	if err := out.apply(req, rsp, oxr); err != nil {
 		response.Fatal(rsp, err)
@@ -112,11 +115,14 @@ func (f *Function) RunFunction(_ context.Context, req *fnv1.RunFunctionRequest) 
 	return rsp, nil
 }
 
-// A condition is the Bound condition to set on the XR.
+// A condition is a condition to set on the XR: of type typ, Bound when
+// empty. warn also reports it as a Warning event.
 type condition struct {
+	typ     string
 	status  fnv1.Status
 	reason  string
 	message string
+	warn    bool
 }
 
 // A result is what one XR composes and the status it gets.
@@ -124,6 +130,7 @@ type result struct {
 	composed  map[resource.Name]*resource.DesiredComposed
 	status    map[string]any // merged into the desired XR's status
 	condition condition
+	extra     []condition // further conditions of other types
 }
 
 // keepOnlyObserved drops the desired resources that do not exist yet.
@@ -167,21 +174,32 @@ func (r *result) apply(req *fnv1.RunFunctionRequest, rsp *fnv1.RunFunctionRespon
 		return fmt.Errorf("cannot set the desired composed resources: %w", err)
 	}
 
-	var c *response.ConditionOption
-	switch r.condition.status {
-	case fnv1.Status_STATUS_CONDITION_TRUE:
-		c = response.ConditionTrue(rsp, ConditionBound, r.condition.reason)
-	case fnv1.Status_STATUS_CONDITION_FALSE:
-		c = response.ConditionFalse(rsp, ConditionBound, r.condition.reason)
-	default:
-		c = response.ConditionUnknown(rsp, ConditionBound, r.condition.reason)
-	}
-	if r.condition.message != "" {
-		c.WithMessage(r.condition.message)
-	}
-	if r.condition.reason == ReasonExhausted || r.condition.reason == ReasonConflict || r.condition.reason == ReasonClusterIPAMFailed || r.condition.reason == ReasonInvalidSpace {
-		// A Warning result also becomes an event on the XR.
-		response.Warning(rsp, errors.New(r.condition.message)).TargetComposite()
+	for _, cond := range append([]condition{r.condition}, r.extra...) {
+		cond.set(rsp)
 	}
 	return nil
+}
+
+// set writes c into the response.
+func (c condition) set(rsp *fnv1.RunFunctionResponse) {
+	typ := c.typ
+	if typ == "" {
+		typ = ConditionBound
+	}
+	var o *response.ConditionOption
+	switch c.status {
+	case fnv1.Status_STATUS_CONDITION_TRUE:
+		o = response.ConditionTrue(rsp, typ, c.reason)
+	case fnv1.Status_STATUS_CONDITION_FALSE:
+		o = response.ConditionFalse(rsp, typ, c.reason)
+	default:
+		o = response.ConditionUnknown(rsp, typ, c.reason)
+	}
+	if c.message != "" {
+		o.WithMessage(c.message)
+	}
+	if c.warn || c.reason == ReasonExhausted || c.reason == ReasonConflict || c.reason == ReasonClusterIPAMFailed || c.reason == ReasonInvalidSpace {
+		// A Warning result also becomes an event on the XR.
+		response.Warning(rsp, errors.New(c.message)).TargetComposite()
+	}
 }

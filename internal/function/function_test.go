@@ -692,7 +692,7 @@ func TestDeletionComposesNothingNew(t *testing.T) {
 
 func TestUnknownKindIsFatal(t *testing.T) {
 	g := run(t, input{xr: `{"apiVersion":"example.org/v1","kind":"Database","metadata":{"name":"db","namespace":"a"}}`})
-	want := "cannot compose example.org/v1, Kind=Database: this function composes only k0rdent.mirantis.com/v1beta1, Kind=ClusterIPAMClaim and k0rdent.mirantis.com/v1beta1, Kind=ClusterIPAM"
+	want := "cannot compose example.org/v1, Kind=Database: this function composes only k0rdent.mirantis.com/v1beta1, Kind=ClusterIPAMClaim, k0rdent.mirantis.com/v1beta1, Kind=ClusterIPAM and k0rdent.mirantis.com/v1beta1, Kind=ClusterDeployment"
 	if f := g.fatal(); f != want {
 		t.Errorf("fatal = %q, want %q", f, want)
 	}

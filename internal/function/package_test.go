@@ -3,6 +3,7 @@ package function_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -161,7 +162,8 @@ type composition struct {
 	} `json:"spec"`
 }
 
-// One Composition for the claim and one per backend for ClusterIPAM, each
+// One Composition for the claim, one for the ClusterDeployment and one per
+// backend for ClusterIPAM, each
 // calling the function, labelled with the provider value the function
 // selects it by.
 func TestCompositions(t *testing.T) {
@@ -181,7 +183,7 @@ func TestCompositions(t *testing.T) {
 		}
 		byKind[c.Spec.CompositeTypeRef.Kind] = append(byKind[c.Spec.CompositeTypeRef.Kind], c.Metadata.Labels[fn.ProviderLabel])
 	}
-	want := map[string][]string{"ClusterIPAMClaim": {""}, "ClusterIPAM": {fn.ProviderInCluster, fn.ProviderInfoblox}}
+	want := map[string][]string{"ClusterIPAMClaim": {""}, "ClusterDeployment": {""}, "ClusterIPAM": {fn.ProviderInCluster, fn.ProviderInfoblox}}
 	if diff := cmp.Diff(want, byKind); diff != "" {
 		t.Errorf("compositions by kind and provider label (-want +got):\n%s", diff)
 	}
@@ -239,10 +241,11 @@ func parse(t *testing.T, s string) map[string]any {
 	return m
 }
 
-// k0rdent's documented claims apply; bad input and changes to what is
-// immutable are refused at admission.
+// k0rdent's documented claims and deployments apply; bad input and changes
+// to what is immutable are refused at admission.
 func TestClaimAdmission(t *testing.T) {
-	v := newValidator(t, loadXRDs(t)["ClusterIPAMClaim"])
+	xrds := loadXRDs(t)
+	v := newValidator(t, xrds["ClusterIPAMClaim"])
 
 	files, _ := filepath.Glob(filepath.Join(root, "examples", "k0rdent", "*.yaml"))
 	if len(files) == 0 {
@@ -253,8 +256,16 @@ func TestClaimAdmission(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if errs := v.validate(parse(t, string(b)), nil); len(errs) > 0 {
-			t.Errorf("%s: %v", f, errs.ToAggregate())
+		for _, doc := range strings.Split(string(b), "\n---\n") {
+			obj := parse(t, doc)
+			x, ok := xrds[fmt.Sprint(obj["kind"])]
+			if !ok {
+				t.Errorf("%s: no XRD for kind %v", f, obj["kind"])
+				continue
+			}
+			if errs := newValidator(t, x).validate(obj, nil); len(errs) > 0 {
+				t.Errorf("%s: %v: %v", f, obj["kind"], errs.ToAggregate())
+			}
 		}
 	}
 
@@ -344,6 +355,50 @@ func TestFunctionOutputFitsXRDs(t *testing.T) {
 	bound := map[string]any{"apiVersion": "k0rdent.mirantis.com/v1beta1", "kind": "ClusterIPAM", "metadata": child["metadata"], "spec": child["spec"], "status": status}
 	if errs := newValidator(t, xrds["ClusterIPAM"]).validate(decoded(t, bound), nil); len(errs) > 0 {
 		t.Errorf("bound ClusterIPAM status: %v", errs.ToAggregate())
+	}
+
+	// The documented inline ClusterDeployment: its claim, and the status of
+	// a dry run and of a bound deployment.
+	b, err = os.ReadFile(filepath.Join(root, "examples", "k0rdent", "clusterdeployment-inline.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cd := parse(t, string(b))
+	rsp = runFn(cd, nil)
+	claim := decoded(t, rsp.GetDesired().GetResources()["ipamClaim"].GetResource().AsMap())
+	if errs := newValidator(t, xrds["ClusterIPAMClaim"]).validate(claim, nil); len(errs) > 0 {
+		t.Errorf("composed ClusterIPAMClaim: %v", errs.ToAggregate())
+	}
+	withStatus := func(rsp *fnv1.RunFunctionResponse) map[string]any {
+		out := map[string]any{"apiVersion": cd["apiVersion"], "kind": cd["kind"], "metadata": cd["metadata"], "spec": cd["spec"],
+			"status": rsp.GetDesired().GetComposite().GetResource().AsMap()["status"]}
+		return decoded(t, out)
+	}
+	dry := parse(t, string(b))
+	dry["spec"].(map[string]any)["dryRun"] = true
+	rsp = runFn(dry, nil)
+	if errs := newValidator(t, xrds["ClusterDeployment"]).validate(withStatus(rsp), nil); len(errs) > 0 {
+		t.Errorf("dry-run ClusterDeployment status: %v", errs.ToAggregate())
+	}
+	observedClaim := claim
+	observedClaim["spec"].(map[string]any)["clusterIPAMRef"] = "cluster-e"
+	observedClaim["status"] = map[string]any{"bound": true}
+	req := &fnv1.RunFunctionRequest{
+		Observed: &fnv1.State{Composite: &fnv1.Resource{Resource: toStruct(t, cd)},
+			Resources: map[string]*fnv1.Resource{"ipamClaim": {Resource: toStruct(t, observedClaim)}}},
+		RequiredResources: map[string]*fnv1.Resources{"clusterIPAM": {Items: []*fnv1.Resource{{Resource: toStruct(t, parse(t,
+			"apiVersion: k0rdent.mirantis.com/v1beta1\nkind: ClusterIPAM\nmetadata: {name: cluster-e, namespace: team-a}\n"+
+				"status:\n  phase: Bound\n  providerData:\n  - {name: ipPool, ready: true, addresses: [10.30.0.10, 10.30.0.11], gateway: 10.30.0.1, prefix: 24,\n"+
+				"     config: {apiGroup: ipam.provider-ipam.io, kind: IPPool, name: cluster-e-node}}\n"))}}}},
+	}
+	if rsp, err = f.RunFunction(context.Background(), req); err != nil {
+		t.Fatal(err)
+	}
+	if got := len(rsp.GetDesired().GetResources()); got != 8 {
+		t.Errorf("bound deployment composed %d resources, want the claim and 7 cluster objects", got)
+	}
+	if errs := newValidator(t, xrds["ClusterDeployment"]).validate(withStatus(rsp), nil); len(errs) > 0 {
+		t.Errorf("bound ClusterDeployment status: %v", errs.ToAggregate())
 	}
 }
 

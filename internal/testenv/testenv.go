@@ -4,6 +4,7 @@
 package testenv
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -131,3 +132,50 @@ func Start(extraCRDDirs ...string) (*Env, error) {
 	cfg.QPS, cfg.Burst = 1000, 2000
 	return &Env{Environment: e, Config: cfg, Scheme: s}, nil
 }
+
+// ClusterCRDDir copies into a new temporary directory the CRDs of what a
+// vSphere ClusterDeployment composes: MachineDeployment,
+// KubeadmControlPlane and KubeadmConfigTemplate from the CAPI module, and
+// VSphereCluster and VSphereMachineTemplate from CAPV v1.14.0, whose module
+// is only downloaded for its YAML (its Go module pins an older CAPI). The
+// caller removes the directory.
+func ClusterCRDDir() (string, error) {
+	out, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", "sigs.k8s.io/cluster-api").Output()
+	if err != nil {
+		return "", fmt.Errorf("cannot locate the sigs.k8s.io/cluster-api module (go list -m): %w", err)
+	}
+	capi := strings.TrimSpace(string(out))
+	js, err := exec.Command("go", "mod", "download", "-json", capvModule).Output()
+	if err != nil {
+		return "", fmt.Errorf("cannot download %s: %w", capvModule, err)
+	}
+	var capv struct{ Dir string }
+	if err := json.Unmarshal(js, &capv); err != nil || capv.Dir == "" {
+		return "", fmt.Errorf("cannot locate %s: %v", capvModule, err)
+	}
+	files := []string{
+		filepath.Join(capi, "config", "crd", "bases", "cluster.x-k8s.io_machinedeployments.yaml"),
+		filepath.Join(capi, "controlplane", "kubeadm", "config", "crd", "bases", "controlplane.cluster.x-k8s.io_kubeadmcontrolplanes.yaml"),
+		filepath.Join(capi, "bootstrap", "kubeadm", "config", "crd", "bases", "bootstrap.cluster.x-k8s.io_kubeadmconfigtemplates.yaml"),
+		filepath.Join(capv.Dir, "config", "default", "crd", "bases", "infrastructure.cluster.x-k8s.io_vsphereclusters.yaml"),
+		filepath.Join(capv.Dir, "config", "default", "crd", "bases", "infrastructure.cluster.x-k8s.io_vspheremachinetemplates.yaml"),
+	}
+	dir, err := os.MkdirTemp("", "cluster-crds-")
+	if err != nil {
+		return "", err
+	}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err == nil {
+			err = os.WriteFile(filepath.Join(dir, filepath.Base(f)), b, 0o600)
+		}
+		if err != nil {
+			_ = os.RemoveAll(dir)
+			return "", fmt.Errorf("cannot copy CRD %s: %w", f, err)
+		}
+	}
+	return dir, nil
+}
+
+// capvModule holds the CAPV CRDs the e2e control plane serves.
+const capvModule = "sigs.k8s.io/cluster-api-provider-vsphere@v1.14.0"

@@ -35,7 +35,13 @@ func run(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	plane, err = localplane.Start(ctx, localplane.Options{Name: "e2e", ExtraCRDDirs: []string{capi}, Crossplane: true, Provider: true})
+	clusters, err := testenv.ClusterCRDDir()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer func() { _ = os.RemoveAll(capi); _ = os.RemoveAll(clusters) }()
+	plane, err = localplane.Start(ctx, localplane.Options{Name: "e2e", ExtraCRDDirs: []string{capi, clusters}, Crossplane: true, Provider: true})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "e2e:", err)
 		return 1

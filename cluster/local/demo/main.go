@@ -66,8 +66,13 @@ func run() (int, error) {
 	if err != nil {
 		return 1, err
 	}
+	clusters, err := testenv.ClusterCRDDir()
+	if err != nil {
+		return 1, err
+	}
+	defer func() { _ = os.RemoveAll(capi); _ = os.RemoveAll(clusters) }()
 	fmt.Println("starting kube-apiserver, etcd, Crossplane core, the function, the provider and the WAPI emulator ...")
-	plane, err := localplane.Start(ctx, localplane.Options{Name: "demo", ExtraCRDDirs: []string{capi}, Crossplane: true, Provider: true})
+	plane, err := localplane.Start(ctx, localplane.Options{Name: "demo", ExtraCRDDirs: []string{capi, clusters}, Crossplane: true, Provider: true})
 	if err != nil {
 		return 1, err
 	}

@@ -1,0 +1,236 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	"github.com/provider-ipam/provider-ipam/internal/localplane"
+	"github.com/provider-ipam/provider-ipam/internal/testenv"
+)
+
+var (
+	deploymentGVK  = schema.GroupVersionKind{Group: "k0rdent.mirantis.com", Version: "v1beta1", Kind: "ClusterDeployment"}
+	capiClusterGVK = schema.GroupVersionKind{Group: "cluster.x-k8s.io", Version: "v1beta2", Kind: "Cluster"}
+	vsphereMTGVK   = schema.GroupVersionKind{Group: "infrastructure.cluster.x-k8s.io", Version: "v1beta1", Kind: "VSphereMachineTemplate"}
+	mdGVK          = schema.GroupVersionKind{Group: "cluster.x-k8s.io", Version: "v1beta2", Kind: "MachineDeployment"}
+)
+
+// examples reads every object of a k0rdent example file, into namespace ns.
+func examples(t *testing.T, file, ns string) []*unstructured.Unstructured {
+	t.Helper()
+	root, err := testenv.Root()
+	if err != nil {
+		t.Fatal(err)
+	}
+	objs, err := localplane.ReadObjects(filepath.Join(root, "examples", "k0rdent", file))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range objs {
+		o.SetNamespace(ns)
+	}
+	return objs
+}
+
+func of(objs []*unstructured.Unstructured, gvk schema.GroupVersionKind) *unstructured.Unstructured {
+	for _, o := range objs {
+		if o.GroupVersionKind() == gvk {
+			return o
+		}
+	}
+	return nil
+}
+
+func createAll(t *testing.T, objs ...*unstructured.Unstructured) {
+	t.Helper()
+	for _, o := range objs {
+		if err := plane.Kube.Create(context.Background(), o); err != nil {
+			t.Fatalf("create %s %s: %v", o.GetKind(), o.GetName(), err)
+		}
+	}
+}
+
+// waitCondition waits until the deployment's condition typ has reason.
+func waitCondition(t *testing.T, d *unstructured.Unstructured, typ, reason string) *unstructured.Unstructured {
+	t.Helper()
+	var cur *unstructured.Unstructured
+	eventually(t, 3*time.Minute, fmt.Sprintf("%s %s=%s", d.GetName(), typ, reason), func(ctx context.Context) (bool, error) {
+		var err error
+		if cur, err = get(ctx, d); err != nil {
+			return false, err
+		}
+		_, r, _ := condition(cur, typ)
+		return r == reason, nil
+	})
+	return cur
+}
+
+// checkComposedCluster waits for the vSphere cluster of deployment d and
+// checks that its machines take addresses from the pool of its claim, and
+// that the addresses were held before any CAPI object existed.
+func checkComposedCluster(t *testing.T, d *unstructured.Unstructured, claimName, gateway string, workers int64) {
+	t.Helper()
+	ctx := context.Background()
+	ns, name := d.GetNamespace(), d.GetName()
+	var cluster, cpTemplate, md *unstructured.Unstructured
+	eventually(t, 3*time.Minute, "the vSphere cluster of "+name, func(ctx context.Context) (bool, error) {
+		var err error
+		if cluster, err = get(ctx, obj(capiClusterGVK, ns, name)); err != nil {
+			return false, err
+		}
+		if cpTemplate, err = get(ctx, obj(vsphereMTGVK, ns, name+"-cp")); err != nil {
+			return false, err
+		}
+		md, err = get(ctx, obj(mdGVK, ns, name+"-md"))
+		return err == nil, err
+	})
+	claim, err := get(ctx, obj(claimGVK, ns, claimName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ipam, err := get(ctx, obj(ipamGVK, ns, str(claim, "spec", "clusterIPAMRef")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool, _ := nodePool(t, ipam)["config"].(map[string]any)
+
+	devices, _, _ := unstructured.NestedSlice(cpTemplate.Object, "spec", "template", "spec", "network", "devices")
+	if len(devices) == 0 {
+		t.Fatalf("VSphereMachineTemplate %s-cp has no network device", name)
+	}
+	dev, _ := devices[0].(map[string]any)
+	pools, _ := dev["addressesFromPools"].([]any)
+	if len(pools) != 1 || fmt.Sprint(pools[0].(map[string]any)["name"]) != fmt.Sprint(pool["name"]) ||
+		pools[0].(map[string]any)["kind"] != "IPPool" || pools[0].(map[string]any)["apiGroup"] != "ipam.provider-ipam.io" {
+		t.Errorf("addressesFromPools = %v, want the claim's pool %v", pools, pool)
+	}
+	if dev["dhcp4"] != false || dev["gateway4"] != gateway {
+		t.Errorf("device dhcp4 %v gateway4 %v, want DHCP off and gateway %s", dev["dhcp4"], dev["gateway4"], gateway)
+	}
+	if r, _, _ := unstructured.NestedInt64(md.Object, "spec", "replicas"); r != workers {
+		t.Errorf("MachineDeployment replicas %d, want %d", r, workers)
+	}
+
+	// Addresses first: the node reservation was Ready before the Cluster
+	// was created.
+	res, err := get(ctx, obj(schema.GroupVersionKind{Group: "incluster.ipam.provider-ipam.io", Version: "v1alpha1", Kind: "Reservation"}, ns, ipam.GetName()+"-node"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	conds, _, _ := unstructured.NestedSlice(res.Object, "status", "conditions")
+	for _, c := range conds {
+		m, _ := c.(map[string]any)
+		if m["type"] != "Ready" {
+			continue
+		}
+		ready, err := time.Parse(time.RFC3339, fmt.Sprint(m["lastTransitionTime"]))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if created := cluster.GetCreationTimestamp().Time; created.Before(ready) {
+			t.Errorf("Cluster created at %s, before its addresses were held (%s)", created, ready)
+		}
+	}
+}
+
+// Option 1: the claim and the deployment name each other.
+func TestOption1MutualReferences(t *testing.T) {
+	ns := namespace(t, "e2e-cd-ref")
+	objs := examples(t, "clusterdeployment-ref.yaml", ns)
+	claim, d := of(objs, claimGVK), of(objs, deploymentGVK)
+	// Its own network, so that no other test's claim overlaps it.
+	_ = unstructured.SetNestedField(claim.Object, "10.40.0.0/24", "spec", "nodeNetwork", "cidr")
+	_ = unstructured.SetNestedField(claim.Object, "10.40.0.1", "spec", "nodeNetwork", "gateway")
+	_ = unstructured.SetNestedField(d.Object, "10.40.0.250", "spec", "config", "controlPlaneEndpointIP")
+	createAll(t, d, claim)
+	waitCondition(t, d, "IPAMReady", "Bound")
+	checkComposedCluster(t, d, claim.GetName(), "10.40.0.1", 2)
+}
+
+// Option 2: the claim is inline; it is composed under the deployment's name.
+func TestOption2InlineClaim(t *testing.T) {
+	ns := namespace(t, "e2e-cd-inline")
+	d := of(examples(t, "clusterdeployment-inline.yaml", ns), deploymentGVK)
+	createAll(t, d)
+	waitCondition(t, d, "IPAMReady", "Bound")
+	checkComposedCluster(t, d, d.GetName(), "10.30.0.1", 1)
+}
+
+func TestMismatchedReferenceIsReported(t *testing.T) {
+	ns := namespace(t, "e2e-cd-mismatch")
+	objs := examples(t, "clusterdeployment-ref.yaml", ns)
+	claim, d := of(objs, claimGVK), of(objs, deploymentGVK)
+	_ = unstructured.SetNestedField(claim.Object, "10.41.0.0/24", "spec", "nodeNetwork", "cidr")
+	_ = unstructured.SetNestedField(claim.Object, "10.41.0.1", "spec", "nodeNetwork", "gateway")
+	_ = unstructured.SetNestedField(claim.Object, "some-other-cluster", "spec", "cluster")
+	createAll(t, claim, d)
+	cur := waitCondition(t, d, "IPAMReady", "ClaimMismatch")
+	if _, _, msg := condition(cur, "IPAMReady"); msg == "" {
+		t.Error("ClaimMismatch without a message")
+	}
+	if _, err := get(context.Background(), obj(capiClusterGVK, ns, d.GetName())); err == nil {
+		t.Error("a Cluster was composed despite the mismatch")
+	}
+}
+
+func TestMissingClaimIsReported(t *testing.T) {
+	ns := namespace(t, "e2e-cd-missing")
+	d := of(examples(t, "clusterdeployment-ref.yaml", ns), deploymentGVK)
+	createAll(t, d)
+	waitCondition(t, d, "IPAMReady", "ClaimNotFound")
+}
+
+func TestDryRunComposesNothing(t *testing.T) {
+	ns := namespace(t, "e2e-cd-dryrun")
+	d := of(examples(t, "clusterdeployment-inline.yaml", ns), deploymentGVK)
+	_ = unstructured.SetNestedField(d.Object, true, "spec", "dryRun")
+	_ = unstructured.SetNestedStringSlice(d.Object, []string{"10.31.0.10-10.31.0.19"}, "spec", "ipamClaim", "spec", "nodeNetwork", "ipAddresses")
+	_ = unstructured.SetNestedField(d.Object, "10.31.0.1", "spec", "ipamClaim", "spec", "nodeNetwork", "gateway")
+	createAll(t, d)
+	cur := waitCondition(t, d, "DryRun", "Fits")
+	fits, _, _ := unstructured.NestedBool(cur.Object, "status", "dryRun", "fits")
+	would, _, _ := unstructured.NestedStringSlice(cur.Object, "status", "dryRun", "wouldCreate")
+	if !fits || len(would) == 0 {
+		t.Errorf("dryRun status fits=%v wouldCreate=%v", fits, would)
+	}
+	if _, err := get(context.Background(), obj(claimGVK, ns, d.GetName())); err == nil {
+		t.Error("a dry run composed the inline claim")
+	}
+}
+
+func TestNotEnoughAddressesIsReported(t *testing.T) {
+	ns := namespace(t, "e2e-cd-short")
+	d := of(examples(t, "clusterdeployment-inline.yaml", ns), deploymentGVK)
+	// Two addresses for one control-plane node and two workers.
+	_ = unstructured.SetNestedStringSlice(d.Object, []string{"10.32.0.10-10.32.0.11"}, "spec", "ipamClaim", "spec", "nodeNetwork", "ipAddresses")
+	_ = unstructured.SetNestedField(d.Object, "10.32.0.1", "spec", "ipamClaim", "spec", "nodeNetwork", "gateway")
+	_ = unstructured.SetNestedField(d.Object, int64(2), "spec", "config", "workersNumber")
+	createAll(t, d)
+	// The node Reservation asks for 3 of 2 addresses and fails with the
+	// ledger's numbers (IPAMFailed); a pool found short later would say
+	// NotEnoughAddresses. Either way: a reason and the numbers.
+	eventually(t, 3*time.Minute, "not enough addresses reported with numbers", func(ctx context.Context) (bool, error) {
+		cur, err := get(ctx, d)
+		if err != nil {
+			return false, err
+		}
+		_, reason, msg := condition(cur, "IPAMReady")
+		switch reason {
+		case "IPAMFailed":
+			return strings.Contains(msg, "not enough free addresses") && strings.Contains(msg, "3 requested, 2 usable"), nil
+		case "NotEnoughAddresses":
+			return strings.Contains(msg, "fewer than the 3 nodes"), nil
+		}
+		return false, nil
+	})
+	if _, err := get(context.Background(), obj(capiClusterGVK, ns, d.GetName())); err == nil {
+		t.Error("a Cluster was composed without enough addresses")
+	}
+}
