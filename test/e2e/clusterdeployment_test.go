@@ -234,3 +234,47 @@ func TestNotEnoughAddressesIsReported(t *testing.T) {
 		t.Error("a Cluster was composed without enough addresses")
 	}
 }
+
+// Scaling workers up reserves the new addresses before the new machines
+// are composed: the MachineDeployment grows only once the pool holds an
+// address for every node.
+func TestScaleUpReservesBeforeMachines(t *testing.T) {
+	ns := namespace(t, "e2e-cd-scale")
+	ctx := context.Background()
+	d := of(examples(t, "clusterdeployment-inline.yaml", ns), deploymentGVK)
+	_ = unstructured.SetNestedStringSlice(d.Object, []string{"10.33.0.10-10.33.0.19"}, "spec", "ipamClaim", "spec", "nodeNetwork", "ipAddresses")
+	_ = unstructured.SetNestedField(d.Object, "10.33.0.1", "spec", "ipamClaim", "spec", "nodeNetwork", "gateway")
+	createAll(t, d)
+	waitCondition(t, d, "IPAMReady", "Bound")
+	checkComposedCluster(t, d, d.GetName(), "10.33.0.1", 1)
+
+	cur, err := get(ctx, d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = unstructured.SetNestedField(cur.Object, int64(3), "spec", "config", "workersNumber")
+	if err := plane.Kube.Update(ctx, cur); err != nil {
+		t.Fatal(err)
+	}
+	poolName := d.GetName() + "-node"
+	var violation string
+	eventually(t, 3*time.Minute, "three workers, with four addresses held", func(ctx context.Context) (bool, error) {
+		md, err := get(ctx, obj(mdGVK, ns, d.GetName()+"-md"))
+		if err != nil {
+			return false, err
+		}
+		replicas, _, _ := unstructured.NestedInt64(md.Object, "spec", "replicas")
+		pool, err := get(ctx, obj(schema.GroupVersionKind{Group: "ipam.provider-ipam.io", Version: "v1alpha1", Kind: "IPPool"}, ns, poolName))
+		if err != nil {
+			return false, err
+		}
+		total, _, _ := unstructured.NestedInt64(pool.Object, "status", "total")
+		if replicas == 3 && total < 4 && violation == "" {
+			violation = fmt.Sprintf("the MachineDeployment had 3 replicas while the pool held %d addresses for 4 nodes", total)
+		}
+		return replicas == 3 && total >= 4 && allocationsIn(t, ns) == 4, nil
+	})
+	if violation != "" {
+		t.Fatal(violation)
+	}
+}
