@@ -34,6 +34,7 @@ import (
 var (
 	claimGVK     = schema.GroupVersionKind{Group: "k0rdent.mirantis.com", Version: "v1beta1", Kind: "ClusterIPAMClaim"}
 	ipamGVK      = schema.GroupVersionKind{Group: "k0rdent.mirantis.com", Version: "v1beta1", Kind: "ClusterIPAM"}
+	deployGVK    = schema.GroupVersionKind{Group: "k0rdent.mirantis.com", Version: "v1beta1", Kind: "ClusterDeployment"}
 	ipAddressGVK = schema.GroupVersionKind{Group: "ipam.cluster.x-k8s.io", Version: "v1beta2", Kind: "IPAddress"}
 	managedKinds = []struct {
 		backend string
@@ -198,6 +199,22 @@ func tabulate(ctx context.Context, kube client.Client) ([]row, int) {
 					r.problem = conditionMessage(ipam, "Ready")
 				}
 			}
+		}
+		rows = append(rows, r)
+	}
+	deployments, err := list(ctx, kube, deployGVK)
+	if err != nil {
+		fail(deployGVK.Kind, err)
+	}
+	for _, d := range deployments {
+		r := row{kind: d.GetKind(), namespace: d.GetNamespace(), name: d.GetName(), ready: conditionStatus(&d, "IPAMReady"), backend: "vsphere"}
+		if p, ok, _ := unstructured.NestedString(d.Object, "status", "ipPool", "name"); ok {
+			r.addresses = "pool " + p
+		}
+		if r.ready != string(corev1.ConditionTrue) {
+			r.ready = "False"
+			r.problem = conditionMessage(&d, "IPAMReady")
+			unbound++
 		}
 		rows = append(rows, r)
 	}
