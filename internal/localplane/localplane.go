@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -234,23 +235,13 @@ func (p *Plane) startCrossplane(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	ports := make([]int, 3)
-	for i := range ports {
-		if ports[i], err = freePort(); err != nil {
-			return err
-		}
-	}
 	// Crossplane caches packages as it parses them; without the directory
 	// the parse fails with a bare "read/write on closed pipe".
 	cache := filepath.Join(p.Dir, "xpkg-cache")
 	if err := os.MkdirAll(cache, 0o755); err != nil {
 		return err
 	}
-	if _, err := p.start("crossplane", append(env, "XPKG_CACHE_DIR="+cache), "crossplane", "core", "start",
-		"--package-runtime=External",
-		"--tls-server-certs-dir="+serverDir, "--tls-client-certs-dir="+clientDir,
-		fmt.Sprintf("--webhook-port=%d", ports[0]), fmt.Sprintf("--metrics-port=%d", ports[1]), fmt.Sprintf("--health-probe-port=%d", ports[2]),
-		"--poll-interval=15s", "--debug"); err != nil {
+	if err := p.startCrossplaneCore(env, cache, serverDir, clientDir); err != nil {
 		return err
 	}
 	if err := p.installFunction(ctx); err != nil {
@@ -285,6 +276,42 @@ func (p *Plane) initCrossplane(env []string, crds, noWebhooks string) error {
 		time.Sleep(2 * time.Second)
 	}
 	return err
+}
+
+// startCrossplaneCore runs `crossplane core start`. Its servers bind ports
+// chosen free a moment before; if one was taken meanwhile it exits at once,
+// and is started again on other ports.
+func (p *Plane) startCrossplaneCore(env []string, cache, serverDir, clientDir string) error {
+	for attempt := range 3 {
+		var ports []int
+		for len(ports) < 3 {
+			port, err := freePort()
+			if err != nil {
+				return err
+			}
+			if !slices.Contains(ports, port) {
+				ports = append(ports, port)
+			}
+		}
+		pr, err := p.start(fmt.Sprintf("crossplane-%d", attempt), append(env, "XPKG_CACHE_DIR="+cache), "crossplane", "core", "start",
+			"--package-runtime=External",
+			"--tls-server-certs-dir="+serverDir, "--tls-client-certs-dir="+clientDir,
+			fmt.Sprintf("--webhook-port=%d", ports[0]), fmt.Sprintf("--metrics-port=%d", ports[1]), fmt.Sprintf("--health-probe-port=%d", ports[2]),
+			"--poll-interval=15s", "--debug")
+		if err != nil {
+			return err
+		}
+		if err := waitListening(pr, fmt.Sprintf("127.0.0.1:%d", ports[2]), time.Minute); err != nil {
+			if _, ended := pr.exited(); ended {
+				p.procs = slices.DeleteFunc(p.procs, func(x *proc) bool { return x == pr })
+				pr.stop()
+				continue
+			}
+			return err
+		}
+		return nil
+	}
+	return errors.New("crossplane core start failed three times (see crossplane-*.log)")
 }
 
 // crossplaneCRDs is Crossplane's own CRD directory, in the pinned module.

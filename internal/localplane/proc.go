@@ -1,7 +1,9 @@
 package localplane
 
 import (
+	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -60,14 +62,22 @@ func (p *proc) stop() {
 	_ = p.log.Close()
 }
 
-// freePort returns a loopback port nobody listens on at the moment.
+// freePort returns a port nobody listens on at the moment, on any
+// interface (Crossplane binds its servers to all of them). It is drawn
+// below Linux's ephemeral range (32768 and up), where outbound connections
+// take their ports: a port from that range can be taken by a connection
+// between this check and the server binding it.
 func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
+	for range 200 {
+		port := 20000 + rand.IntN(12000)
+		l, err := net.Listen("tcp", fmt.Sprintf(":%d", port))
+		if err != nil {
+			continue
+		}
+		_ = l.Close()
+		return port, nil
 	}
-	defer func() { _ = l.Close() }()
-	return l.Addr().(*net.TCPAddr).Port, nil //nolint:forcetypeassert // A TCP listener has a TCP address.
+	return 0, errors.New("no free port between 20000 and 32000")
 }
 
 // waitListening waits until something accepts connections on addr, or p ends.
