@@ -12,17 +12,8 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
-	"k8s.io/utils/ptr"
 	capiipamv1beta2 "sigs.k8s.io/cluster-api/api/ipam/v1beta2"
-	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/config"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
-
-	"github.com/crossplane/crossplane-runtime/v2/pkg/controller"
-	"github.com/crossplane/crossplane-runtime/v2/pkg/feature"
-	"github.com/crossplane/crossplane-runtime/v2/pkg/logging"
-	"github.com/crossplane/crossplane-runtime/v2/pkg/ratelimiter"
 
 	"github.com/provider-ipam/provider-ipam/apis/ipam/v1alpha1"
 	ipamcontroller "github.com/provider-ipam/provider-ipam/internal/controller/ipam"
@@ -64,34 +55,11 @@ func run(m *testing.M) int {
 func startProvider(t *testing.T) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
-		Scheme:                 env.Scheme,
-		Metrics:                metricsserver.Options{BindAddress: "0"},
-		HealthProbeBindAddress: "0",
-		Controller: config.Controller{
-			// Several replicas run in one test process.
-			SkipNameValidation: ptr.To(true),
-			// controller-runtime v0.23.3's priority queue can deadlock on
-			// shutdown (kubernetes-sigs/controller-runtime#3538), which
-			// fails a test after the 30s grace period.
-			UsePriorityQueue: ptr.To(false),
-		},
-	})
+	done, err := env.StartManager(ctx, ipamcontroller.Setup)
 	if err != nil {
+		cancel()
 		t.Fatal(err)
 	}
-	o := controller.Options{
-		Logger:                  logging.NewNopLogger(),
-		GlobalRateLimiter:       ratelimiter.NewGlobal(1000),
-		PollInterval:            time.Minute,
-		MaxConcurrentReconciles: 10,
-		Features:                &feature.Flags{},
-	}
-	if err := ipamcontroller.Setup(ctx, mgr, o); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- mgr.Start(ctx) }()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {

@@ -13,18 +13,12 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
-	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/config"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	xpv1 "github.com/crossplane/crossplane-runtime/v2/apis/common/v1"
 	"github.com/crossplane/crossplane-runtime/v2/pkg/controller"
-	"github.com/crossplane/crossplane-runtime/v2/pkg/feature"
-	"github.com/crossplane/crossplane-runtime/v2/pkg/logging"
 	"github.com/crossplane/crossplane-runtime/v2/pkg/meta"
-	"github.com/crossplane/crossplane-runtime/v2/pkg/ratelimiter"
 
 	"github.com/provider-ipam/provider-ipam/apis/infoblox/v1alpha1"
 	"github.com/provider-ipam/provider-ipam/internal/controller/infoblox"
@@ -79,30 +73,9 @@ func run(m *testing.M) int {
 
 // startProvider runs the Infoblox controllers as the provider would.
 func startProvider(ctx context.Context) (<-chan error, error) {
-	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
-		Scheme:                 env.Scheme,
-		Metrics:                metricsserver.Options{BindAddress: "0"},
-		HealthProbeBindAddress: "0",
-		// Several replicas run in one test process; no priority queue, whose
-		// shutdown can hang (controller-runtime#3538), as in cmd/provider.
-		Controller: config.Controller{SkipNameValidation: ptr.To(true), UsePriorityQueue: ptr.To(false)},
+	return env.StartManager(ctx, func(_ context.Context, mgr ctrl.Manager, o controller.Options) error {
+		return infoblox.Setup(mgr, o)
 	})
-	if err != nil {
-		return nil, err
-	}
-	o := controller.Options{
-		Logger:                  logging.NewNopLogger(),
-		GlobalRateLimiter:       ratelimiter.NewGlobal(1000),
-		PollInterval:            time.Minute,
-		MaxConcurrentReconciles: 10,
-		Features:                &feature.Flags{},
-	}
-	if err := infoblox.Setup(mgr, o); err != nil {
-		return nil, err
-	}
-	done := make(chan error, 1)
-	go func() { done <- mgr.Start(ctx) }()
-	return done, nil
 }
 
 var nsSeq int

@@ -1,0 +1,52 @@
+package testenv
+
+import (
+	"context"
+	"time"
+
+	"k8s.io/utils/ptr"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/config"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	"github.com/crossplane/crossplane-runtime/v2/pkg/controller"
+	"github.com/crossplane/crossplane-runtime/v2/pkg/feature"
+	"github.com/crossplane/crossplane-runtime/v2/pkg/logging"
+	"github.com/crossplane/crossplane-runtime/v2/pkg/ratelimiter"
+)
+
+// SetupFunc adds controllers to a manager, as internal/controller.Setup does.
+type SetupFunc func(ctx context.Context, mgr ctrl.Manager, o controller.Options) error
+
+// StartManager runs the controllers setup adds as one provider replica
+// would, until ctx ends; the channel receives the manager's result.
+func (e *Env) StartManager(ctx context.Context, setup SetupFunc) (<-chan error, error) {
+	mgr, err := ctrl.NewManager(e.Config, ctrl.Options{
+		Scheme:                 e.Scheme,
+		Metrics:                metricsserver.Options{BindAddress: "0"},
+		HealthProbeBindAddress: "0",
+		Controller: config.Controller{
+			// Several replicas run in one test process.
+			SkipNameValidation: ptr.To(true),
+			// controller-runtime v0.23.3's priority queue can hang on
+			// shutdown (controller-runtime#3538), as in cmd/provider.
+			UsePriorityQueue: ptr.To(false),
+		},
+	})
+	if err != nil {
+		return nil, err
+	}
+	o := controller.Options{
+		Logger:                  logging.NewNopLogger(),
+		GlobalRateLimiter:       ratelimiter.NewGlobal(1000),
+		PollInterval:            time.Minute,
+		MaxConcurrentReconciles: 10,
+		Features:                &feature.Flags{},
+	}
+	if err := setup(ctx, mgr, o); err != nil {
+		return nil, err
+	}
+	done := make(chan error, 1)
+	go func() { done <- mgr.Start(ctx) }()
+	return done, nil
+}
