@@ -10,6 +10,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/util/retry"
 
 	"github.com/provider-ipam/provider-ipam/internal/localplane"
 	"github.com/provider-ipam/provider-ipam/internal/testenv"
@@ -248,12 +249,15 @@ func TestScaleUpReservesBeforeMachines(t *testing.T) {
 	waitCondition(t, d, "IPAMReady", "Bound")
 	checkComposedCluster(t, d, d.GetName(), "10.33.0.1", 1)
 
-	cur, err := get(ctx, d)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_ = unstructured.SetNestedField(cur.Object, int64(3), "spec", "config", "workersNumber")
-	if err := plane.Kube.Update(ctx, cur); err != nil {
+	// Crossplane writes the deployment too: retry on its writes.
+	if err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		cur, err := get(ctx, d)
+		if err != nil {
+			return err
+		}
+		_ = unstructured.SetNestedField(cur.Object, int64(3), "spec", "config", "workersNumber")
+		return plane.Kube.Update(ctx, cur)
+	}); err != nil {
 		t.Fatal(err)
 	}
 	poolName := d.GetName() + "-node"

@@ -12,6 +12,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	kerrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -314,9 +315,12 @@ func TestCountGrowsAndShrinks(t *testing.T) {
 		t.Fatalf("holds %q, want 10.8.0.2-10.8.0.4 (lowest, skipping network and gateway)", got)
 	}
 	setCount := func(n int32) {
-		cur := get(t, ns, "nodes")
-		cur.Spec.ForProvider.Count = ptr.To(n)
-		if err := kube.Update(ctx, cur); err != nil {
+		// The provider writes the Reservation too: retry on its writes.
+		if err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+			cur := get(t, ns, "nodes")
+			cur.Spec.ForProvider.Count = ptr.To(n)
+			return kube.Update(ctx, cur)
+		}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -506,9 +510,11 @@ func TestInUseAddressesAreNotReleased(t *testing.T) {
 	if holder := allocations(t, ns)[addr]; holder != ns+"/nodes" {
 		t.Fatalf("%s released while in use (holder %q)", addr, holder)
 	}
-	cur := get(t, ns, "nodes")
-	meta.RemoveFinalizer(cur, commonv1alpha1.FinalizerInUse)
-	if err := kube.Update(ctx, cur); err != nil {
+	if err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		cur := get(t, ns, "nodes")
+		meta.RemoveFinalizer(cur, commonv1alpha1.FinalizerInUse)
+		return kube.Update(ctx, cur)
+	}); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, time.Minute, "released once no longer in use", func(context.Context) (bool, error) {
