@@ -62,6 +62,10 @@ func Setup(mgr ctrl.Manager, o controller.Options, l *incluster.Ledger) error {
 		// them again. Proceeding is safe.
 		managed.WithDeterministicExternalName(true),
 		managed.WithCriticalAnnotationUpdater(&fencedUpdater{kube: mgr.GetClient(), ledger: l}),
+		// The ledger confirms every miss with the API server, so "gone" is
+		// never eventual consistency: the default 30s grace after creation
+		// only delayed the deletion of a young Reservation by a poll.
+		managed.WithCreationGracePeriod(0),
 	)
 	return ctrl.NewControllerManagedBy(mgr).
 		Named(name).
