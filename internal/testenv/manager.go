@@ -2,8 +2,10 @@ package testenv
 
 import (
 	"context"
+	"testing"
 	"time"
 
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/config"
@@ -49,4 +51,13 @@ func (e *Env) StartManager(ctx context.Context, setup SetupFunc) (<-chan error, 
 	done := make(chan error, 1)
 	go func() { done <- mgr.Start(ctx) }()
 	return done, nil
+}
+
+// Eventually polls cond every 100ms until it holds or timeout passes, and
+// fails the test at once if cond returns an error.
+func Eventually(t testing.TB, timeout time.Duration, what string, cond func(ctx context.Context) (bool, error)) {
+	t.Helper()
+	if err := wait.PollUntilContextTimeout(context.Background(), 100*time.Millisecond, timeout, true, cond); err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
 }

@@ -22,6 +22,7 @@ import (
 	commonv1alpha1 "github.com/provider-ipam/provider-ipam/apis/common/v1alpha1"
 	"github.com/provider-ipam/provider-ipam/apis/incluster/v1alpha1"
 	"github.com/provider-ipam/provider-ipam/internal/clients/incluster"
+	"github.com/provider-ipam/provider-ipam/internal/testenv"
 )
 
 // createAll creates n Reservations from one space at once, from several
@@ -102,7 +103,7 @@ func TestBurstExhaustsSpaceExactly(t *testing.T) {
 	createAll(t, ns, 300, "10.1.0.0/24")
 
 	var addrs, failed map[string]string
-	eventually(t, 3*time.Minute, "254 ready and 46 exhausted", func(ctx context.Context) (bool, error) {
+	testenv.Eventually(t, 3*time.Minute, "254 ready and 46 exhausted", func(ctx context.Context) (bool, error) {
 		var err error
 		addrs, failed, err = tally(ctx, ns)
 		if err != nil {
@@ -126,7 +127,7 @@ func TestTwoReplicasNeverShareAnAddress(t *testing.T) {
 	createAll(t, ns, 250, "10.2.0.0/24")
 
 	var addrs map[string]string
-	eventually(t, 3*time.Minute, "250 ready, each with one address", func(ctx context.Context) (bool, error) {
+	testenv.Eventually(t, 3*time.Minute, "250 ready, each with one address", func(ctx context.Context) (bool, error) {
 		var err error
 		addrs, _, err = tally(ctx, ns)
 		if err != nil || len(addrs) != 250 {
@@ -143,14 +144,14 @@ func TestRestartMidRunLosesNothing(t *testing.T) {
 	ns := namespace(t, "restart")
 	stop := startProvider(t)
 	createAll(t, ns, 150, "10.3.0.0/24")
-	eventually(t, time.Minute, "some allocations made", func(context.Context) (bool, error) {
+	testenv.Eventually(t, time.Minute, "some allocations made", func(context.Context) (bool, error) {
 		return len(allocations(t, ns)) >= 20, nil
 	})
 	stop() // Mid-run: in-flight reconciles are cut off.
 	startProvider(t)
 
 	var addrs map[string]string
-	eventually(t, 3*time.Minute, "150 ready after restart", func(ctx context.Context) (bool, error) {
+	testenv.Eventually(t, 3*time.Minute, "150 ready after restart", func(ctx context.Context) (bool, error) {
 		var err error
 		addrs, _, err = tally(ctx, ns)
 		return len(addrs) == 150 && len(allocations(t, ns)) == 150, err
@@ -211,7 +212,7 @@ func TestDeleteReleasesAndOrphanKeeps(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	eventually(t, time.Minute, "both reservations gone", func(ctx context.Context) (bool, error) {
+	testenv.Eventually(t, time.Minute, "both reservations gone", func(ctx context.Context) (bool, error) {
 		l := &v1alpha1.ReservationList{}
 		err := kube.List(ctx, l, client.InNamespace(ns))
 		return len(l.Items) == 0, err
@@ -268,7 +269,7 @@ func TestObserveOnlyNeverTakesOrReleases(t *testing.T) {
 	if err := kube.Delete(ctx, got); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, time.Minute, "watcher gone", func(ctx context.Context) (bool, error) {
+	testenv.Eventually(t, time.Minute, "watcher gone", func(ctx context.Context) (bool, error) {
 		err := kube.Get(ctx, client.ObjectKeyFromObject(got), &v1alpha1.Reservation{})
 		return kerrors.IsNotFound(err), client.IgnoreNotFound(err)
 	})
@@ -292,7 +293,7 @@ func TestSpecificAddressConflictIsReported(t *testing.T) {
 	if err := kube.Create(ctx, second); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, time.Minute, "conflict reported", func(ctx context.Context) (bool, error) {
+	testenv.Eventually(t, time.Minute, "conflict reported", func(ctx context.Context) (bool, error) {
 		r := get(t, ns, "second")
 		c := r.GetCondition(xpv1.TypeSynced)
 		return c.Status == corev1.ConditionFalse && strings.Contains(c.Message, "10.7.0.10 is already held by Reservation conflict/first"), nil
@@ -325,11 +326,11 @@ func TestCountGrowsAndShrinks(t *testing.T) {
 		}
 	}
 	setCount(5)
-	eventually(t, time.Minute, "grown to 5", func(context.Context) (bool, error) {
+	testenv.Eventually(t, time.Minute, "grown to 5", func(context.Context) (bool, error) {
 		return meta.GetExternalName(get(t, ns, "nodes")) == "10.8.0.2-10.8.0.6" && len(allocations(t, ns)) == 5, nil
 	})
 	setCount(6) // A /29 with a gateway has 5 usable addresses.
-	eventually(t, time.Minute, "growth beyond the space refused", func(context.Context) (bool, error) {
+	testenv.Eventually(t, time.Minute, "growth beyond the space refused", func(context.Context) (bool, error) {
 		c := get(t, ns, "nodes").GetCondition(xpv1.TypeSynced)
 		return strings.Contains(c.Message, "not enough free addresses in 10.8.0.0/29: 1 requested, 5 usable, 5 already held"), nil
 	})
@@ -337,7 +338,7 @@ func TestCountGrowsAndShrinks(t *testing.T) {
 		t.Fatalf("failed growth left %d addresses held, want 5", len(a))
 	}
 	setCount(2)
-	eventually(t, time.Minute, "shrunk to 2", func(context.Context) (bool, error) {
+	testenv.Eventually(t, time.Minute, "shrunk to 2", func(context.Context) (bool, error) {
 		return meta.GetExternalName(get(t, ns, "nodes")) == "10.8.0.2-10.8.0.3" && len(allocations(t, ns)) == 2, nil
 	})
 }
@@ -361,7 +362,7 @@ func TestIPv6AndConnectionDetails(t *testing.T) {
 		t.Fatalf("allocation name %q", name)
 	}
 	s := &corev1.Secret{}
-	eventually(t, time.Minute, "connection secret", func(ctx context.Context) (bool, error) {
+	testenv.Eventually(t, time.Minute, "connection secret", func(ctx context.Context) (bool, error) {
 		err := kube.Get(ctx, client.ObjectKey{Namespace: ns, Name: "v6-conn"}, s)
 		return err == nil, client.IgnoreNotFound(err)
 	})
@@ -382,7 +383,7 @@ func TestInvalidSpaceReportedAsCondition(t *testing.T) {
 	if err := kube.Create(ctx, r); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, time.Minute, "overlap reported", func(context.Context) (bool, error) {
+	testenv.Eventually(t, time.Minute, "overlap reported", func(context.Context) (bool, error) {
 		c := get(t, ns, "overlap").GetCondition(xpv1.TypeSynced)
 		return c.Status == corev1.ConditionFalse && strings.Contains(c.Message, `ipAddresses[1] "10.9.0.15": overlaps ipAddresses[0]`), nil
 	})
@@ -456,7 +457,7 @@ func TestAllAddressesIsAllOrNothing(t *testing.T) {
 	if err := kube.Create(ctx, set); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, time.Minute, "conflict reported", func(context.Context) (bool, error) {
+	testenv.Eventually(t, time.Minute, "conflict reported", func(context.Context) (bool, error) {
 		c := get(t, ns, "set").GetCondition(xpv1.TypeSynced)
 		return strings.Contains(c.Message, "10.12.0.12 is already held by Reservation allornothing/blocker"), nil
 	})
@@ -503,7 +504,7 @@ func TestInUseAddressesAreNotReleased(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	eventually(t, time.Minute, "the other Reservation released", func(context.Context) (bool, error) {
+	testenv.Eventually(t, time.Minute, "the other Reservation released", func(context.Context) (bool, error) {
 		_, held := allocations(t, ns)[freeAddr]
 		return !held, nil
 	})
@@ -517,7 +518,7 @@ func TestInUseAddressesAreNotReleased(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, time.Minute, "released once no longer in use", func(context.Context) (bool, error) {
+	testenv.Eventually(t, time.Minute, "released once no longer in use", func(context.Context) (bool, error) {
 		return len(allocations(t, ns)) == 0, nil
 	})
 }

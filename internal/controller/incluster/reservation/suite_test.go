@@ -9,7 +9,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	xpv1 "github.com/crossplane/crossplane-runtime/v2/apis/common/v1"
@@ -89,15 +88,6 @@ func reservation(ns, name string, space *commonv1alpha1.AddressSpace) *v1alpha1.
 
 func cidr(c string) *commonv1alpha1.AddressSpace { return &commonv1alpha1.AddressSpace{CIDR: c} }
 
-// eventually polls cond every 100ms until it holds or timeout passes.
-func eventually(t *testing.T, timeout time.Duration, what string, cond func(ctx context.Context) (bool, error)) {
-	t.Helper()
-	err := wait.PollUntilContextTimeout(context.Background(), 100*time.Millisecond, timeout, true, cond)
-	if err != nil {
-		t.Fatalf("%s: %v", what, err)
-	}
-}
-
 // ready reports whether r is Ready with an external name.
 func ready(r *v1alpha1.Reservation) bool {
 	return r.GetCondition(xpv1.TypeReady).Status == corev1.ConditionTrue && meta.GetExternalName(r) != ""
@@ -115,7 +105,7 @@ func get(t *testing.T, ns, name string) *v1alpha1.Reservation {
 func waitReady(t *testing.T, ns, name string) *v1alpha1.Reservation {
 	t.Helper()
 	var r *v1alpha1.Reservation
-	eventually(t, time.Minute, fmt.Sprintf("%s/%s to be ready", ns, name), func(ctx context.Context) (bool, error) {
+	testenv.Eventually(t, time.Minute, fmt.Sprintf("%s/%s to be ready", ns, name), func(ctx context.Context) (bool, error) {
 		r = &v1alpha1.Reservation{}
 		if err := kube.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, r); err != nil {
 			return false, err

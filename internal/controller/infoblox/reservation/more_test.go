@@ -78,7 +78,7 @@ func TestClusterProviderConfig(t *testing.T) {
 	if len(pcus.Items) != 1 || pcus.Items[0].ProviderConfigReference.Kind != v1alpha1.ClusterProviderConfigKind || pcus.Items[0].ResourceReference.Name != r.Name {
 		t.Fatalf("usages: %+v", pcus.Items)
 	}
-	eventually(t, 30*time.Second, "ClusterProviderConfig users", func(ctx context.Context) (bool, error) {
+	testenv.Eventually(t, 30*time.Second, "ClusterProviderConfig users", func(ctx context.Context) (bool, error) {
 		if err := kube.Get(ctx, client.ObjectKeyFromObject(cpc), cpc); err != nil {
 			return false, err
 		}
@@ -102,7 +102,7 @@ func TestForeignObject(t *testing.T) {
 	if err := kube.Create(ctx, thief); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 30*time.Second, "a foreign object condition", func(ctx context.Context) (bool, error) {
+	testenv.Eventually(t, 30*time.Second, "a foreign object condition", func(ctx context.Context) (bool, error) {
 		r := &v1alpha1.Reservation{}
 		if err := kube.Get(ctx, client.ObjectKey{Namespace: ns, Name: "thief"}, r); err != nil {
 			return false, err
@@ -141,7 +141,7 @@ func TestImportMismatch(t *testing.T) {
 		}
 	}
 	waitReady(t, ns, "import", time.Minute)
-	eventually(t, 30*time.Second, "a mismatch condition", func(ctx context.Context) (bool, error) {
+	testenv.Eventually(t, 30*time.Second, "a mismatch condition", func(ctx context.Context) (bool, error) {
 		r := &v1alpha1.Reservation{}
 		if err := kube.Get(ctx, client.ObjectKey{Namespace: ns, Name: "import-bad"}, r); err != nil {
 			return false, err

@@ -17,6 +17,7 @@ import (
 
 	"github.com/provider-ipam/provider-ipam/apis/infoblox/v1alpha1"
 	ibclient "github.com/provider-ipam/provider-ipam/internal/clients/infoblox"
+	"github.com/provider-ipam/provider-ipam/internal/testenv"
 	"github.com/provider-ipam/provider-ipam/internal/wapisim"
 )
 
@@ -74,7 +75,7 @@ func TestReserve(t *testing.T) {
 				t.Errorf("external name %q, want a %s reference", meta.GetExternalName(r), kind)
 			}
 			var s corev1.Secret
-			eventually(t, 30*time.Second, "connection secret", func(ctx context.Context) (bool, error) {
+			testenv.Eventually(t, 30*time.Second, "connection secret", func(ctx context.Context) (bool, error) {
 				err := kube.Get(ctx, client.ObjectKey{Namespace: ns, Name: rname + "-conn"}, &s)
 				return err == nil, client.IgnoreNotFound(err)
 			})
@@ -97,7 +98,7 @@ func TestReserve(t *testing.T) {
 		})
 	}
 	// The ProviderConfig counts its users and cannot go while in use.
-	eventually(t, 30*time.Second, "ProviderConfig users", func(ctx context.Context) (bool, error) {
+	testenv.Eventually(t, 30*time.Second, "ProviderConfig users", func(ctx context.Context) (bool, error) {
 		pc := &v1alpha1.ProviderConfig{}
 		if err := kube.Get(ctx, client.ObjectKey{Namespace: ns, Name: pcName}, pc); err != nil {
 			return false, err
@@ -203,7 +204,7 @@ func TestConcurrent(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	eventually(t, 3*time.Minute, "100 Reservations to be ready", func(ctx context.Context) (bool, error) {
+	testenv.Eventually(t, 3*time.Minute, "100 Reservations to be ready", func(ctx context.Context) (bool, error) {
 		l := &v1alpha1.ReservationList{}
 		if err := kube.List(ctx, l, client.InNamespace(ns)); err != nil {
 			return false, err
@@ -268,7 +269,7 @@ func TestLostResponse(t *testing.T) {
 			if err := kube.Create(ctx, r); err != nil {
 				t.Fatal(err)
 			}
-			eventually(t, 30*time.Second, "the faults to fire", func(context.Context) (bool, error) {
+			testenv.Eventually(t, 30*time.Second, "the faults to fire", func(context.Context) (bool, error) {
 				for i, id := range ids {
 					if srv.FaultHits(id) < faults[i].Count {
 						return false, nil
@@ -298,7 +299,7 @@ func TestUnavailable(t *testing.T) {
 	if err := kube.Create(ctx, reservation(ns, "flaky", v1alpha1.ReservationParameters{Network: "192.0.2.0/24"})); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 30*time.Second, "a transient error condition", func(ctx context.Context) (bool, error) {
+	testenv.Eventually(t, 30*time.Second, "a transient error condition", func(ctx context.Context) (bool, error) {
 		r := &v1alpha1.Reservation{}
 		if err := kube.Get(ctx, client.ObjectKey{Namespace: ns, Name: "flaky"}, r); err != nil {
 			return false, err
@@ -325,7 +326,7 @@ func TestWrongCredentials(t *testing.T) {
 		}
 	}
 	var msg string
-	eventually(t, 30*time.Second, "an authentication failure condition", func(ctx context.Context) (bool, error) {
+	testenv.Eventually(t, 30*time.Second, "an authentication failure condition", func(ctx context.Context) (bool, error) {
 		r := &v1alpha1.Reservation{}
 		if err := kube.Get(ctx, client.ObjectKey{Namespace: ns, Name: "denied-0"}, r); err != nil {
 			return false, err
@@ -367,7 +368,7 @@ func TestOtherNamespaceProviderConfig(t *testing.T) {
 	if err := kube.Create(ctx, reservation(other, "intruder", v1alpha1.ReservationParameters{Network: "192.0.2.0/24"})); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 30*time.Second, "a missing ProviderConfig condition", func(ctx context.Context) (bool, error) {
+	testenv.Eventually(t, 30*time.Second, "a missing ProviderConfig condition", func(ctx context.Context) (bool, error) {
 		r := &v1alpha1.Reservation{}
 		if err := kube.Get(ctx, client.ObjectKey{Namespace: other, Name: "intruder"}, r); err != nil {
 			return false, err

@@ -12,7 +12,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/wait"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -141,15 +140,6 @@ func reservation(ns, name string, p v1alpha1.ReservationParameters) *v1alpha1.Re
 	return r
 }
 
-// eventually polls cond every 100ms until it holds or timeout passes.
-func eventually(t *testing.T, timeout time.Duration, what string, cond func(ctx context.Context) (bool, error)) {
-	t.Helper()
-	err := wait.PollUntilContextTimeout(context.Background(), 100*time.Millisecond, timeout, true, cond)
-	if err != nil {
-		t.Fatalf("%s: %v", what, err)
-	}
-}
-
 func ready(r *v1alpha1.Reservation) bool {
 	return r.GetCondition(xpv1.TypeReady).Status == corev1.ConditionTrue && meta.GetExternalName(r) != ""
 }
@@ -166,7 +156,7 @@ func get(t *testing.T, ns, name string) *v1alpha1.Reservation {
 func waitReady(t *testing.T, ns, name string, timeout time.Duration) *v1alpha1.Reservation {
 	t.Helper()
 	var r *v1alpha1.Reservation
-	eventually(t, timeout, fmt.Sprintf("%s/%s to be ready", ns, name), func(ctx context.Context) (bool, error) {
+	testenv.Eventually(t, timeout, fmt.Sprintf("%s/%s to be ready", ns, name), func(ctx context.Context) (bool, error) {
 		r = &v1alpha1.Reservation{}
 		if err := kube.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, r); err != nil {
 			return false, err
@@ -179,7 +169,7 @@ func waitReady(t *testing.T, ns, name string, timeout time.Duration) *v1alpha1.R
 // waitGone waits until the Reservation no longer exists.
 func waitGone(t *testing.T, ns, name string) {
 	t.Helper()
-	eventually(t, time.Minute, fmt.Sprintf("%s/%s to be deleted", ns, name), func(ctx context.Context) (bool, error) {
+	testenv.Eventually(t, time.Minute, fmt.Sprintf("%s/%s to be deleted", ns, name), func(ctx context.Context) (bool, error) {
 		err := kube.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, &v1alpha1.Reservation{})
 		return client.IgnoreNotFound(err) == nil && err != nil, nil
 	})
