@@ -34,6 +34,7 @@ const (
 	ReasonWaitingForIPAM      = "WaitingForIPAM"
 	ReasonIPAMFailed          = "IPAMFailed"
 	ReasonNotEnoughAddresses  = "NotEnoughAddresses"
+	ReasonReleasingAddresses  = "ReleasingAddresses"
 	ReasonTemplateSupported   = "TemplateSupported"
 	ReasonTemplateUnsupported = "TemplateUnsupported"
 	ReasonInvalidConfig       = "InvalidConfig"
@@ -318,6 +319,12 @@ func (d *deployment) bound(st *ipamState, ref string, claim map[string]any) {
 	st.ready = true
 	st.cond = condition{status: fnv1.Status_STATUS_CONDITION_TRUE, reason: ReasonBound,
 		message: fmt.Sprintf("%s is bound: %s holds %d addresses for %d nodes", ipamRef, poolRef, p.size, d.nodes())}
+	if strings.Contains(msg, releasingNote) {
+		// Scaled down: the addresses of machines still being removed are
+		// kept until they go.
+		st.cond.reason = ReasonReleasingAddresses
+		st.cond.message += "; " + msg[strings.Index(msg, releasingNote):]
+	}
 }
 
 func waiting(msg string) condition {

@@ -169,6 +169,20 @@ func TestClusterDeployment(t *testing.T) {
 			wantStatus:  fnv1.Status_STATUS_CONDITION_FALSE,
 			wantMessage: []string{"IPPool c1-ipam-node holds 2 addresses, fewer than the 3 nodes (1 control plane + 2 workers)"},
 		},
+		"ScaledDownReleasing": {
+			req: input{
+				xr: cdXR(vsphereTemplate, cdConfig(`"controlPlaneNumber":1,"workersNumber":1`)+refClaim),
+				required: map[string][]string{
+					requiredClaim: {claimObj("c1-ipam", cdName, true, "c1-ipam")},
+					requiredClusterIPAM: {ipamObj("c1-ipam", PhaseBound, `["10.0.0.2-10.0.0.4"]`,
+						"all addresses are held and the IPPool is ready; "+releasingNote+": Reservation team-a/c1-ipam-node: 10.0.0.4 still in use by machines")},
+				}},
+			wantNames:   allClusterObjects,
+			wantReason:  ReasonReleasingAddresses,
+			wantStatus:  fnv1.Status_STATUS_CONDITION_TRUE,
+			wantBound:   true,
+			wantMessage: []string{"holds 3 addresses for 2 nodes", "10.0.0.4 still in use by machines"},
+		},
 		"NoIPAMClaim": {
 			req:        input{xr: cdXR(vsphereTemplate, cdConfig(""))},
 			wantNames:  allClusterObjects,
@@ -353,7 +367,7 @@ func TestClusterDeploymentScaleUp(t *testing.T) {
 }
 
 // The ClusterIPAM branch reads the ClusterDeployment: a scale-up grows the
-// in-cluster node reservation (never shrinks it).
+// in-cluster node reservation.
 func TestClusterIPAMGrowsWithClusterDeployment(t *testing.T) {
 	g := run(t, input{xr: ipamXR(ProviderInCluster, cidrNode+withC1),
 		observed: map[string]string{"node": reservation(inClusterAV, xrName+"-node", `{"space":{"cidr":"10.0.0.0/24","gateway":"10.0.0.1"},"count":2}`, `{}`)},

@@ -34,6 +34,10 @@ const (
 	maxInfobloxObjects = 64
 )
 
+// releasingNote marks a Bound ClusterIPAM that holds more addresses than
+// its cluster needs until machines give them back.
+const releasingNote = "releasing the addresses the cluster no longer needs as their machines go"
+
 // A network is one address space of a ClusterIPAM and how it is composed.
 type network struct {
 	field string        // spec field, e.g. nodeNetwork
@@ -212,17 +216,18 @@ func nestedNumber(obj map[string]any, path ...string) (int64, bool, error) {
 // all or nothing in the provider, so a network is never half held.
 func (c *clusterIPAM) inCluster(n *network) {
 	fp := map[string]any{"space": runtime.DeepCopyJSONValue(n.raw)}
-	switch all, count := c.observedMode(n.key); {
-	case n.key != nameNode, all:
-		// allAddresses is immutable: a Reservation that holds its whole
-		// space keeps doing so even once the node count is known.
+	switch count := c.observedCount(n.key); {
+	case n.key != nameNode:
 		fp["allAddresses"] = true
-	case count > 0:
-		// Never shrink on our own: the released addresses may be on
-		// machines.
-		fp["count"] = max(count, c.nodes)
 	case c.nodes > 0:
+		// One address per node. A shrink (fewer nodes, or the whole space
+		// held before the deployment was known) releases only addresses no
+		// machine holds; the provider gives back the others as their
+		// machines go.
 		fp["count"] = c.nodes
+	case count > 0:
+		// The deployment is gone or not known any more: keep what is held.
+		fp["count"] = count
 	default:
 		// Unknown node count: the whole space, as k0rdent's in-cluster pool
 		// does; two claims of one space then conflict instead of sharing.
@@ -234,16 +239,15 @@ func (c *clusterIPAM) inCluster(n *network) {
 	c.out.composed[n.key] = &resource.DesiredComposed{Resource: cd, Ready: readiness(observe(c.observed, n.key).ready)}
 }
 
-// observedMode is how the existing in-cluster Reservation of key holds its
-// addresses.
-func (c *clusterIPAM) observedMode(key resource.Name) (all bool, count int64) {
+// observedCount is the count the existing in-cluster Reservation of key
+// holds, 0 if none.
+func (c *clusterIPAM) observedCount(key resource.Name) int64 {
 	oc, ok := c.observed[key]
 	if !ok || oc.Resource == nil {
-		return false, 0
+		return 0
 	}
-	all, _ = oc.Resource.GetBool("spec.forProvider.allAddresses")
-	count, _ = oc.Resource.GetInteger("spec.forProvider.count")
-	return all, count
+	count, _ := oc.Resource.GetInteger("spec.forProvider.count")
+	return count
 }
 
 // infoblox composes one Infoblox Reservation per address n needs: with
@@ -342,6 +346,7 @@ func cloneMap(m map[string]any) map[string]any {
 type netState struct {
 	ready     bool // every Reservation is ready and holds its addresses
 	failures  []string
+	releasing []string // Reservations giving back addresses as machines go
 	reason    string
 	waiting   []string
 	addresses []string
@@ -372,6 +377,9 @@ func (c *clusterIPAM) observeNetwork(n *network) netState {
 		if !o.ready || len(o.addresses) == 0 {
 			s.ready = false
 		}
+		if o.releasing {
+			s.releasing = append(s.releasing, ref+": "+o.message)
+		}
 		s.addresses = append(s.addresses, o.addresses...)
 		if s.prefix == 0 {
 			s.prefix = o.prefix
@@ -398,10 +406,11 @@ func (c *clusterIPAM) observeNetwork(n *network) netState {
 // that cannot be composed at all.
 func (c *clusterIPAM) status(nets []*network, invalid []string) {
 	var (
-		failures = invalid
-		reason   string
-		waiting  []string
-		data     []any
+		failures  = invalid
+		reason    string
+		waiting   []string
+		releasing []string
+		data      []any
 	)
 	if len(invalid) > 0 {
 		reason = ReasonInvalidSpace
@@ -413,6 +422,7 @@ func (c *clusterIPAM) status(nets []*network, invalid []string) {
 			reason = s.reason
 		}
 		waiting = append(waiting, s.waiting...)
+		releasing = append(releasing, s.releasing...)
 
 		entry := map[string]any{"name": n.entry, "ready": s.ready}
 		if len(s.addresses) > 0 && s.ready {
@@ -457,6 +467,9 @@ func (c *clusterIPAM) status(nets []*network, invalid []string) {
 	default:
 		out.status["phase"] = PhaseBound
 		out.condition = condition{status: fnv1.Status_STATUS_CONDITION_TRUE, reason: ReasonBound, message: "all addresses are held and the IPPool is ready"}
+		if len(releasing) > 0 {
+			out.condition.message += "; " + releasingNote + ": " + strings.Join(releasing, "; ")
+		}
 	}
 }
 

@@ -354,21 +354,31 @@ func TestClusterIPAMInCluster(t *testing.T) {
 			wantPhase:  PhasePending,
 			wantReason: ReasonPending,
 		},
-		"WholeSpaceStaysWholeOnceClusterKnown": {
+		"WholeSpaceShrinksToNodesOnceClusterKnown": {
 			req: input{xr: ipamXR(ProviderInCluster, cidrNode+withC1),
 				observed: map[string]string{"node": reservation(inClusterAV, nodeName, `{"space":{"cidr":"10.0.0.0/24","gateway":"10.0.0.1"},"allAddresses":true}`, `{}`)},
 				required: map[string][]string{requiredClusterDeployment: {clusterDeployment(`"controlPlaneNumber":3,"workersNumber":2`)}}},
 			wantNames:    []string{"node"},
-			wantFP:       `{"space":{"cidr":"10.0.0.0/24","gateway":"10.0.0.1"},"allAddresses":true}`,
+			wantFP:       `{"space":{"cidr":"10.0.0.0/24","gateway":"10.0.0.1"},"count":5}`,
 			wantRequired: true,
 			wantPhase:    PhasePending,
 			wantReason:   ReasonPending,
 			wantMessage:  "waiting for Reservation team-a/team-a-cluster-node to be ready",
 		},
-		"CountNeverShrinks": {
+		"CountFollowsNodesDown": {
 			req: input{xr: ipamXR(ProviderInCluster, cidrNode+withC1),
 				observed: map[string]string{"node": reservation(inClusterAV, nodeName, `{"space":{"cidr":"10.0.0.0/24","gateway":"10.0.0.1"},"count":5}`, `{}`)},
 				required: map[string][]string{requiredClusterDeployment: {clusterDeployment(`"controlPlaneNumber":1,"workersNumber":2`)}}},
+			wantNames:    []string{"node"},
+			wantFP:       `{"space":{"cidr":"10.0.0.0/24","gateway":"10.0.0.1"},"count":3}`,
+			wantRequired: true,
+			wantPhase:    PhasePending,
+			wantReason:   ReasonPending,
+		},
+		"CountKeptWhenDeploymentGone": {
+			req: input{xr: ipamXR(ProviderInCluster, cidrNode+withC1),
+				observed: map[string]string{"node": reservation(inClusterAV, nodeName, `{"space":{"cidr":"10.0.0.0/24","gateway":"10.0.0.1"},"count":5}`, `{}`)},
+				required: map[string][]string{requiredClusterDeployment: {}}},
 			wantNames:    []string{"node"},
 			wantFP:       `{"space":{"cidr":"10.0.0.0/24","gateway":"10.0.0.1"},"count":5}`,
 			wantRequired: true,
@@ -520,6 +530,25 @@ func TestClusterIPAMPool(t *testing.T) {
 			 "addresses":["10.0.2.5"]}]`, nodeName, xrName+"-cluster", xrName+"-external"))
 		if diff := cmp.Diff(want, g.status["providerData"]); diff != "" {
 			t.Errorf("providerData (-want +got):\n%s", diff)
+		}
+	})
+
+	t.Run("BoundWhileReleasing", func(t *testing.T) {
+		// Scaled down to 1 node: the Reservation keeps 10.0.0.3 until its
+		// machine goes.
+		releasing := reservation(inClusterAV, nodeName, `{"count":1}`, `{"conditions":[{"type":"Ready","status":"True","reason":"Available"},`+
+			`{"type":"Synced","status":"False","reason":"ReconcileError","message":"update failed: cannot release every address above the count yet: holding 2 addresses, not 1: 10.0.0.3 still in use by machines"}],`+
+			`"atProvider":{"addresses":["10.0.0.2","10.0.0.3"],"prefix":24,"gateway":"10.0.0.1"}}`)
+		g := run(t, input{xr: ipamXR(ProviderInCluster, cidrNode), observed: map[string]string{"node": releasing, "ipPool": pool(true)}})
+		c := g.bound(t)
+		if g.status["phase"] != PhaseBound || c.GetReason() != ReasonBound {
+			t.Fatalf("phase = %v, condition %v", g.status["phase"], c)
+		}
+		if m := c.GetMessage(); !strings.Contains(m, releasingNote) || !strings.Contains(m, "10.0.0.3 still in use by machines") {
+			t.Errorf("message = %q, want the release in progress", m)
+		}
+		if got := g.field(t, "ipPool", "spec.addresses"); !cmp.Equal(got, asJSON(t, `["10.0.0.2-10.0.0.3"]`)) {
+			t.Errorf("pool addresses = %v, want both while a machine holds one", got)
 		}
 	})
 

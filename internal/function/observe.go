@@ -18,6 +18,10 @@ import (
 var (
 	exhaustedMarkers = []string{"not enough free addresses", "NoFreeAddress"}
 	conflictMarkers  = []string{"is already held by", "Conflict:"}
+	// releasingMarkers say a Reservation holds more addresses than asked
+	// because machines still hold them: a scale-down in progress, not a
+	// failure.
+	releasingMarkers = []string{"still in use by machines"}
 )
 
 // state is what an observed composed resource says about its addresses.
@@ -26,6 +30,7 @@ type state struct {
 	ready     bool
 	reason    string // ReasonExhausted or ReasonConflict when it cannot be satisfied
 	message   string // the Synced condition's message when not synced
+	releasing bool   // holds addresses it gives back once machines release them
 	addresses []string
 	prefix    int64
 	gateway   string
@@ -45,6 +50,8 @@ func observe(observed map[resource.Name]resource.ObservedComposed, name resource
 			s.reason = ReasonExhausted
 		case containsAny(c.Message, conflictMarkers):
 			s.reason = ReasonConflict
+		case containsAny(c.Message, releasingMarkers):
+			s.releasing = true
 		}
 	}
 	if as, err := cd.GetStringArray("status.atProvider.addresses"); err == nil {

@@ -18,7 +18,6 @@ import (
 // +kubebuilder:validation:XValidation:rule="!(has(self.allAddresses) && self.allAddresses) || has(self.space)",message="allAddresses needs a space"
 // +kubebuilder:validation:XValidation:rule="has(self.space) == has(oldSelf.space) && (!has(self.space) || self.space == oldSelf.space)",message="space is immutable: create a new Reservation to move addresses"
 // +kubebuilder:validation:XValidation:rule="has(self.address) == has(oldSelf.address) && (!has(self.address) || self.address == oldSelf.address)",message="address is immutable"
-// +kubebuilder:validation:XValidation:rule="(has(self.allAddresses) && self.allAddresses) == (has(oldSelf.allAddresses) && oldSelf.allAddresses)",message="allAddresses is immutable"
 type ReservationParameters struct {
 	// Space the addresses come from. With address, the address must be one
 	// of its usable addresses; it also supplies prefix and gateway.
@@ -32,15 +31,18 @@ type ReservationParameters struct {
 	Address string `json:"address,omitempty"`
 
 	// Count of addresses the provider chooses from space, lowest free first.
-	// It may change: growing reserves more (all or none), shrinking releases
-	// the highest. Defaults to 1.
+	// It may change: growing reserves more (all or none); shrinking releases
+	// the highest addresses no machine holds, and those a machine holds
+	// once it releases them (Synced is False meanwhile). Defaults to 1.
 	// +optional
 	// +kubebuilder:validation:Minimum=1
 	// +kubebuilder:validation:Maximum=4096
 	Count *int32 `json:"count,omitempty"`
 
 	// AllAddresses reserves every usable address of space, all or none,
-	// e.g. a cluster's listed node addresses.
+	// e.g. a cluster's listed node addresses. Turned off in favour of
+	// count, the addresses above the count are released as count shrinks
+	// them.
 	// +optional
 	AllAddresses bool `json:"allAddresses,omitempty"`
 }

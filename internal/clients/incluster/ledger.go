@@ -17,6 +17,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	commonv1alpha1 "github.com/provider-ipam/provider-ipam/apis/common/v1alpha1"
 	"github.com/provider-ipam/provider-ipam/apis/incluster/v1alpha1"
 	"github.com/provider-ipam/provider-ipam/internal/ipam"
 )
@@ -31,6 +32,7 @@ const (
 	errDelete      = "cannot delete Allocation"
 	errAdopt       = "cannot adopt orphaned Allocation"
 	errGetOwner    = "cannot check whether the holder still exists"
+	errChanging    = "it kept changing while being released, try again"
 )
 
 // indexOwnerUID indexes the Allocation cache by holder UID.
@@ -47,6 +49,21 @@ type ConflictError struct {
 
 func (e *ConflictError) Error() string {
 	return fmt.Sprintf("%s is already held by %s %s/%s", e.Address, e.Holder.Kind, e.Holder.Namespace, e.Holder.Name)
+}
+
+// errInUse says an Allocation carries the in-use finalizer.
+var errInUse = errors.New("in use")
+
+// An InUseError says a holder keeps more addresses than it asked for
+// because machines still hold them.
+type InUseError struct {
+	Held, Want int
+	InUse      []netip.Addr
+}
+
+func (e *InUseError) Error() string {
+	return fmt.Sprintf("holding %d addresses, not %d: %s still in use by machines (%s finalizer on their Allocations); released once their IPAddresses are gone",
+		e.Held, e.Want, ipam.FormatAddrs(e.InUse), commonv1alpha1.FinalizerInUse)
 }
 
 // NameFor is the name of the Allocation of a: the address itself for IPv4,
@@ -248,11 +265,13 @@ func (l *Ledger) refuseHeld(ctx context.Context, owner v1alpha1.AllocationOwner,
 }
 
 // Reserve makes owner hold n addresses of space and returns them, sorted.
-// Addresses owner already holds in space are kept; if it holds more than n,
-// those it has not recorded in hint go first, then the highest; the
-// missing ones are the
-// lowest free addresses of space, all or none. Addresses owner holds
-// outside space are left alone.
+// Addresses owner already holds in space are kept; the missing ones are the
+// lowest free addresses of space, all or none. If owner holds more than n,
+// those it has not recorded in hint go first, then the highest, but never
+// one a machine holds (its Allocation carries the in-use finalizer): if
+// those keep owner above n, Reserve returns what owner still holds with an
+// *InUseError, and a later call releases them once the machines are gone.
+// Addresses owner holds outside space are left alone.
 func (l *Ledger) Reserve(ctx context.Context, owner v1alpha1.AllocationOwner, space ipam.Space, n int, hint []netip.Addr) ([]netip.Addr, error) {
 	if n < 1 || n > MaxAddrs {
 		return nil, fmt.Errorf("cannot reserve %d addresses: between 1 and %d may be reserved at once", n, MaxAddrs)
@@ -271,14 +290,12 @@ func (l *Ledger) Reserve(ctx context.Context, owner v1alpha1.AllocationOwner, sp
 		// Keep what the holder recorded (and may have published) first:
 		// two replicas racing on one holder can leave it with extras.
 		slices.SortStableFunc(have, func(a, b netip.Addr) int {
-			return boolCmp(!slices.Contains(hint, a), !slices.Contains(hint, b))
+			if c := boolCmp(!slices.Contains(hint, a), !slices.Contains(hint, b)); c != 0 {
+				return c
+			}
+			return b.Compare(a)
 		})
-		if err := l.release(ctx, types.UID(owner.UID), have[n:]); err != nil {
-			return nil, err
-		}
-		have = have[:n]
-		slices.SortFunc(have, netip.Addr.Compare)
-		return have, nil
+		return l.shrink(ctx, types.UID(owner.UID), have, n)
 	}
 	var created []netip.Addr
 	for len(have)+len(created) < n {
@@ -301,6 +318,32 @@ func (l *Ledger) Reserve(ctx context.Context, owner v1alpha1.AllocationOwner, sp
 	out := append(have, created...)
 	slices.SortFunc(out, netip.Addr.Compare)
 	return out, nil
+}
+
+// shrink releases addresses of have, first to last, until n remain, passing
+// over those in use. It returns what remains, sorted.
+func (l *Ledger) shrink(ctx context.Context, uid types.UID, have []netip.Addr, n int) ([]netip.Addr, error) {
+	var kept, inUse []netip.Addr
+	for i, a := range have {
+		if len(have)-i+len(kept) <= n {
+			kept = append(kept, have[i:]...)
+			break
+		}
+		err := l.releaseOne(ctx, uid, a, true)
+		switch {
+		case errors.Is(err, errInUse):
+			kept = append(kept, a)
+			inUse = append(inUse, a)
+		case err != nil:
+			return nil, err
+		}
+	}
+	slices.SortFunc(kept, netip.Addr.Compare)
+	if len(kept) > n {
+		slices.SortFunc(inUse, netip.Addr.Compare)
+		return kept, &InUseError{Held: len(kept), Want: n, InUse: inUse}
+	}
+	return kept, nil
 }
 
 func boolCmp(a, b bool) int {
@@ -411,29 +454,34 @@ func (l *Ledger) Release(ctx context.Context, uid types.UID, hint []netip.Addr) 
 	return l.release(ctx, uid, held)
 }
 
-// release deletes the Allocations of addrs that uid holds.
+// release deletes the Allocations of addrs that uid holds, in use or not:
+// one in use stays, being deleted, until its in-use finalizer is removed.
 func (l *Ledger) release(ctx context.Context, uid types.UID, addrs []netip.Addr) error {
 	var errs []error
 	for _, a := range addrs {
-		if err := l.releaseOne(ctx, uid, a); err != nil {
+		if err := l.releaseOne(ctx, uid, a, false); err != nil {
 			errs = append(errs, err)
 		}
 	}
 	return errors.Join(errs...)
 }
 
-// releaseOne deletes the Allocation of a if uid holds it. It trusts the
+// releaseOne deletes the Allocation of a if uid holds it; with unusedOnly,
+// only if no machine holds it, else it returns errInUse. It trusts the
 // cached copy first, which saves a request: the UID and resourceVersion
-// preconditions make a stale copy (re-created, or adopted by another
-// holder) fail the delete instead of freeing someone else's address, and
-// the fresh copy is then read and checked again.
-func (l *Ledger) releaseOne(ctx context.Context, uid types.UID, a netip.Addr) error {
+// preconditions make a stale copy (re-created, adopted by another holder,
+// or just marked in use) fail the delete instead of freeing what it must
+// not, and the fresh copy is then read and checked again.
+func (l *Ledger) releaseOne(ctx context.Context, uid types.UID, a netip.Addr, unusedOnly bool) error {
 	key := types.NamespacedName{Name: NameFor(a)}
-	for i, r := range []client.Reader{l.cache, l.reader} {
+	for i, r := range []client.Reader{l.cache, l.reader, l.reader} {
 		al := &v1alpha1.Allocation{}
 		err := r.Get(ctx, key, al)
 		if kerrors.IsNotFound(err) {
-			continue
+			if i == 0 {
+				continue
+			}
+			return nil
 		}
 		if err != nil {
 			return fmt.Errorf("%s %s: %w", errGet, a, err)
@@ -443,6 +491,15 @@ func (l *Ledger) releaseOne(ctx context.Context, uid types.UID, a netip.Addr) er
 				continue // Perhaps adopted by uid a moment ago: ask the API server.
 			}
 			return nil
+		}
+		if unusedOnly && slices.Contains(al.Finalizers, commonv1alpha1.FinalizerInUse) {
+			if i == 0 {
+				continue // Perhaps released by its machine a moment ago.
+			}
+			return errInUse
+		}
+		if !al.DeletionTimestamp.IsZero() {
+			return nil // Released already; it goes once no machine holds it.
 		}
 		err = l.client.Delete(ctx, al, client.Preconditions{UID: &al.UID, ResourceVersion: &al.ResourceVersion})
 		switch {
@@ -454,5 +511,5 @@ func (l *Ledger) releaseOne(ctx context.Context, uid types.UID, a netip.Addr) er
 			return fmt.Errorf("%s %s: %w", errDelete, a, err)
 		}
 	}
-	return nil
+	return fmt.Errorf("%s %s: %s", errDelete, a, errChanging)
 }

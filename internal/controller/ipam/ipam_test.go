@@ -192,11 +192,13 @@ func TestIPv6(t *testing.T) {
 	}
 }
 
-func reservation(ns, name string) *inclusterv1alpha1.Reservation {
+// reservation holds addrs in the in-cluster ledger, in 203.0.113.0/24.
+func reservation(ns, name string, addrs ...string) *inclusterv1alpha1.Reservation {
 	return &inclusterv1alpha1.Reservation{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
 		Spec: inclusterv1alpha1.ReservationSpec{ForProvider: inclusterv1alpha1.ReservationParameters{
-			Space: &commonv1alpha1.AddressSpace{CIDR: "203.0.113.0/24"},
+			Space:        &commonv1alpha1.AddressSpace{IPAddresses: addrs, Gateway: "203.0.113.1", Prefix: 24},
+			AllAddresses: true,
 		}},
 	}
 }
@@ -205,8 +207,8 @@ func TestInUseFinalizer(t *testing.T) {
 	ns := namespace(t, "inuse")
 	startProvider(t)
 	ctx := context.Background()
-	create(t, reservation(ns, "a"))
-	create(t, reservation(ns, "b"))
+	create(t, reservation(ns, "a", "203.0.113.10-203.0.113.11"))
+	create(t, reservation(ns, "b", "203.0.113.12"))
 	p := ippool(ns, "nodes", "203.0.113.1", 24, "203.0.113.10-203.0.113.12")
 	ref := func(name string) v1alpha1.ReservationRef {
 		return v1alpha1.ReservationRef{APIVersion: inclusterv1alpha1.SchemeGroupVersion.String(), Kind: inclusterv1alpha1.ReservationKind, Name: name}
@@ -463,7 +465,7 @@ func TestRecoversAndDedupes(t *testing.T) {
 func TestReservationBeingDeleted(t *testing.T) {
 	ns := namespace(t, "leaving")
 	ctx := context.Background()
-	r := reservation(ns, "leaving")
+	r := reservation(ns, "leaving", "203.0.113.20-203.0.113.22")
 	r.Finalizers = []string{"test.provider-ipam.io/hold"}
 	create(t, r)
 	if err := kube.Delete(ctx, r); err != nil {
@@ -477,7 +479,7 @@ func TestReservationBeingDeleted(t *testing.T) {
 		}
 	})
 	startProvider(t)
-	p := ippool(ns, "nodes", "203.0.113.1", 24, "203.0.113.10-203.0.113.12")
+	p := ippool(ns, "nodes", "203.0.113.1", 24, "203.0.113.20-203.0.113.22")
 	p.Spec.ReservationRefs = []v1alpha1.ReservationRef{{APIVersion: inclusterv1alpha1.SchemeGroupVersion.String(), Kind: inclusterv1alpha1.ReservationKind, Name: "leaving"}}
 	create(t, p)
 	create(t, claim(ns, "m", "nodes"))

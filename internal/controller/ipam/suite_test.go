@@ -16,7 +16,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/provider-ipam/provider-ipam/apis/ipam/v1alpha1"
-	ipamcontroller "github.com/provider-ipam/provider-ipam/internal/controller/ipam"
+	"github.com/provider-ipam/provider-ipam/internal/controller"
 	"github.com/provider-ipam/provider-ipam/internal/testenv"
 )
 
@@ -50,12 +50,13 @@ func run(m *testing.M) int {
 	return m.Run()
 }
 
-// startProvider runs the CAPI IPAM controllers as one replica would, until
-// the test ends.
+// startProvider runs the provider's controllers as one replica would, until
+// the test ends: the CAPI IPAM ones, and the in-cluster Reservations' whose
+// ledger Allocations an in-cluster pool marks in use.
 func startProvider(t *testing.T) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	done, err := env.StartManager(ctx, ipamcontroller.Setup)
+	done, err := env.StartManager(ctx, controller.Setup)
 	if err != nil {
 		cancel()
 		t.Fatal(err)

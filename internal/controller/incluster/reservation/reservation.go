@@ -10,8 +10,11 @@ import (
 	"slices"
 	"strconv"
 
+	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	xpv1 "github.com/crossplane/crossplane-runtime/v2/apis/common/v1"
 	"github.com/crossplane/crossplane-runtime/v2/pkg/controller"
@@ -34,6 +37,7 @@ const (
 	errRelease        = "cannot release addresses"
 	errPersist        = "cannot record the addresses held"
 	errOutsideSpace   = "held address cannot be handed out from the space"
+	errShrink         = "cannot release every address above the count yet"
 )
 
 // Connection detail keys.
@@ -71,7 +75,19 @@ func Setup(mgr ctrl.Manager, o controller.Options, l *incluster.Ledger) error {
 		Named(name).
 		WithOptions(o.ForControllerRuntime()).
 		For(&v1alpha1.Reservation{}).
+		// A machine releasing an address its Reservation wants to give back
+		// (the in-use finalizer removed) lets the shrink finish at once.
+		Watches(&v1alpha1.Allocation{}, handler.EnqueueRequestsFromMapFunc(holder)).
 		Complete(r)
+}
+
+// holder is the Reservation holding an Allocation.
+func holder(_ context.Context, o client.Object) []reconcile.Request {
+	al, ok := o.(*v1alpha1.Allocation)
+	if !ok || al.Spec.Owner.Kind != v1alpha1.ReservationKind || al.Spec.Owner.APIVersion != v1alpha1.SchemeGroupVersion.String() {
+		return nil
+	}
+	return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: al.Spec.Owner.Namespace, Name: al.Spec.Owner.Name}}}
 }
 
 type connector struct {
@@ -193,7 +209,7 @@ func (e *external) Observe(ctx context.Context, mg resource.Managed) (managed.Ex
 	if meta.WasDeleted(cr) {
 		return managed.ExternalObservation{ResourceExists: len(held) > 0}, nil
 	}
-	if len(held) == 0 || len(recorded) > 0 && !subset(recorded, held) {
+	if len(held) == 0 || len(recorded) > 0 && !subset(recorded, held) && !enough(req, held) {
 		// Nothing held, or the recorded addresses must be (re)claimed: Create
 		// takes them back or reports who holds them.
 		return managed.ExternalObservation{ResourceExists: false}, nil
@@ -312,12 +328,13 @@ func (e *external) Update(ctx context.Context, mg resource.Managed) (managed.Ext
 		return managed.ExternalUpdate{}, err
 	}
 	var held []netip.Addr
+	var inUse *incluster.InUseError
 	if req.exact != nil {
 		if err := e.ledger.Hold(ctx, owner(cr), req.exact, true); err != nil {
 			return managed.ExternalUpdate{}, fmt.Errorf("%s: %w", errReserve, err)
 		}
 		held = req.exact
-	} else if held, err = e.ledger.Reserve(ctx, owner(cr), req.space, req.count, recorded); err != nil {
+	} else if held, err = e.ledger.Reserve(ctx, owner(cr), req.space, req.count, recorded); err != nil && !errors.As(err, &inUse) {
 		return managed.ExternalUpdate{}, fmt.Errorf("%s: %w", errReserve, err)
 	}
 	if en := ipam.FormatAddrs(held); en != meta.GetExternalName(cr) {
@@ -327,6 +344,11 @@ func (e *external) Update(ctx context.Context, mg resource.Managed) (managed.Ext
 		}
 	}
 	setObservation(cr, req.space, held, "")
+	if inUse != nil {
+		// What could be released is, and recorded; the rest is retried,
+		// and an Allocation losing its in-use finalizer wakes this one.
+		return managed.ExternalUpdate{ConnectionDetails: connectionDetails(req.space, held)}, fmt.Errorf("%s: %w", errShrink, inUse)
+	}
 	return managed.ExternalUpdate{ConnectionDetails: connectionDetails(req.space, held)}, nil
 }
 
@@ -353,6 +375,23 @@ func upToDate(req request, held []netip.Addr) bool {
 		return subset(req.exact, held)
 	}
 	return len(held) == req.count
+}
+
+// enough reports whether held has the count req asks for. Recorded
+// addresses missing then were released by a shrink that ended before
+// recording it: they are not taken back, since another holder may have
+// them by now.
+func enough(req request, held []netip.Addr) bool {
+	if req.exact != nil {
+		return false
+	}
+	n := 0
+	for _, a := range held {
+		if req.space.Contains(a) {
+			n++
+		}
+	}
+	return n >= req.count
 }
 
 // subset reports whether every address of a is in b (b sorted).

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -521,4 +522,105 @@ func TestInUseAddressesAreNotReleased(t *testing.T) {
 	testenv.Eventually(t, time.Minute, "released once no longer in use", func(context.Context) (bool, error) {
 		return len(allocations(t, ns)) == 0, nil
 	})
+}
+
+// markInUse puts or takes the in-use finalizer on the Allocation of addr, as
+// the pool does for an address it hands to a machine.
+func markInUse(t *testing.T, addr string, on bool) {
+	t.Helper()
+	ctx := context.Background()
+	if err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		al := &v1alpha1.Allocation{}
+		if err := kube.Get(ctx, client.ObjectKey{Name: addr}, al); err != nil {
+			return err
+		}
+		if on {
+			meta.AddFinalizer(al, commonv1alpha1.FinalizerInUse)
+		} else {
+			meta.RemoveFinalizer(al, commonv1alpha1.FinalizerInUse)
+		}
+		return kube.Update(ctx, al)
+	}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A shrink releases only addresses no machine holds, highest first; the
+// others go as their machines release them, and Synced says so meanwhile.
+func TestShrinkKeepsAddressesInUse(t *testing.T) {
+	startProvider(t)
+	ns := namespace(t, "shrink")
+	ctx := context.Background()
+	r := reservation(ns, "nodes", &commonv1alpha1.AddressSpace{CIDR: "10.14.0.0/29", Gateway: "10.14.0.1"})
+	r.Spec.ForProvider.Count = ptr.To[int32](4)
+	if err := kube.Create(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	if got := meta.GetExternalName(waitReady(t, ns, "nodes")); got != "10.14.0.2-10.14.0.5" {
+		t.Fatalf("holds %q, want 10.14.0.2-10.14.0.5", got)
+	}
+	markInUse(t, "10.14.0.2", true)
+	markInUse(t, "10.14.0.5", true)
+	setCount := func(n int32) {
+		if err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+			cur := get(t, ns, "nodes")
+			cur.Spec.ForProvider.Count = ptr.To(n)
+			return kube.Update(ctx, cur)
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	setCount(1)
+	testenv.Eventually(t, time.Minute, "the two unused addresses released, the two in use kept and reported", func(context.Context) (bool, error) {
+		cur := get(t, ns, "nodes")
+		c := cur.GetCondition(xpv1.TypeSynced)
+		return meta.GetExternalName(cur) == "10.14.0.2,10.14.0.5" && len(allocations(t, ns)) == 2 && ready(cur) &&
+			c.Status == "False" && strings.Contains(c.Message, "holding 2 addresses, not 1: 10.14.0.2,10.14.0.5 still in use by machines"), nil
+	})
+	if got := get(t, ns, "nodes").Status.AtProvider.Addresses; !slices.Equal(got, []string{"10.14.0.2", "10.14.0.5"}) {
+		t.Errorf("atProvider.addresses = %v, want what is still held", got)
+	}
+
+	// The machine on the highest goes: released at once (the Allocation
+	// watch), not at the next poll.
+	markInUse(t, "10.14.0.5", false)
+	testenv.Eventually(t, 20*time.Second, "shrunk to the address still in use", func(context.Context) (bool, error) {
+		cur := get(t, ns, "nodes")
+		_, held := allocations(t, ns)["10.14.0.5"]
+		return meta.GetExternalName(cur) == "10.14.0.2" && !held && cur.GetCondition(xpv1.TypeSynced).Status == "True", nil
+	})
+	markInUse(t, "10.14.0.2", false)
+}
+
+// A Reservation that held its whole space (allAddresses, before the node
+// count was known) turns to a count: the addresses above it that no
+// machine holds are released.
+func TestAllAddressesTurnsToCount(t *testing.T) {
+	startProvider(t)
+	ns := namespace(t, "alltocount")
+	ctx := context.Background()
+	r := reservation(ns, "nodes", &commonv1alpha1.AddressSpace{CIDR: "10.15.0.0/29", Gateway: "10.15.0.1"})
+	r.Spec.ForProvider.AllAddresses = true
+	if err := kube.Create(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	if got := meta.GetExternalName(waitReady(t, ns, "nodes")); got != "10.15.0.2-10.15.0.6" {
+		t.Fatalf("holds %q, want the whole space", got)
+	}
+	markInUse(t, "10.15.0.6", true)
+	if err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		cur := get(t, ns, "nodes")
+		cur.Spec.ForProvider.AllAddresses = false
+		cur.Spec.ForProvider.Count = ptr.To[int32](2)
+		return kube.Update(ctx, cur)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	// The lowest free ones and the one in use make the two.
+	testenv.Eventually(t, time.Minute, "shrunk to 2, keeping the one in use", func(context.Context) (bool, error) {
+		cur := get(t, ns, "nodes")
+		return meta.GetExternalName(cur) == "10.15.0.2,10.15.0.6" && len(allocations(t, ns)) == 2 &&
+			cur.GetCondition(xpv1.TypeSynced).Status == "True", nil
+	})
+	markInUse(t, "10.15.0.6", false)
 }

@@ -85,6 +85,7 @@ func Setup(mgr ctrl.Manager, o controller.Options, locks *pool.Locks) error {
 		kube:  mgr.GetClient(),
 		apis:  mgr.GetAPIReader(),
 		fin:   pool.Finalizers{Client: mgr.GetClient(), Reader: mgr.GetAPIReader()},
+		marks: pool.Marks{Client: mgr.GetClient(), Reader: mgr.GetAPIReader()},
 		locks: locks,
 		log:   o.Logger.WithValues("controller", name),
 	}
@@ -106,6 +107,7 @@ type Reconciler struct {
 	kube  client.Client
 	apis  client.Reader // the API server itself, for reads that must not be stale
 	fin   pool.Finalizers
+	marks pool.Marks
 	locks *pool.Locks
 	log   logging.Logger
 }
@@ -261,14 +263,30 @@ func (r *Reconciler) allocate(ctx context.Context, c *capiipamv1beta2.IPAddressC
 			held.Add(ip)
 		}
 	}
+	var unheld []netip.Addr
 	for {
 		free := held.Free(space, 1)
 		if len(free) == 0 {
 			e := &ipam.ExhaustedError{Space: "IPPool " + p.Name + " " + space.String(), Usable: space.Size(), Held: held.HeldIn(space), Requested: 1}
-			return reconcile.Result{}, r.setReady(ctx, c, nil, capiipamv1beta2.IPAddressClaimReadyPoolExhaustedReason, e.Error())
+			msg := e.Error()
+			if len(unheld) > 0 {
+				msg += fmt.Sprintf(" (%s no longer held by its reservations: released, or not reserved yet)", ipam.FormatAddrs(unheld))
+			}
+			return reconcile.Result{}, r.setReady(ctx, c, nil, capiipamv1beta2.IPAddressClaimReadyPoolExhaustedReason, msg)
+		}
+		// Marked in use first, so that a shrinking Reservation can no longer
+		// release it.
+		ok, err := r.marks.Mark(ctx, p, free[0])
+		if err != nil {
+			return reconcile.Result{}, err
+		}
+		if !ok {
+			unheld = append(unheld, free[0])
+			held.Add(free[0])
+			continue
 		}
 		a := newAddress(c, p, space, free[0])
-		err := r.kube.Create(ctx, a)
+		err = r.kube.Create(ctx, a)
 		if kerrors.IsAlreadyExists(err) {
 			// Held, though the cache has not seen it yet: next one.
 			held.Add(free[0])
@@ -417,8 +435,15 @@ func (r *Reconciler) releaseOrphans(ctx context.Context, claim client.ObjectKey)
 	return nil
 }
 
-// deleteAddress removes the protecting finalizer from a and deletes it.
+// deleteAddress takes the in-use mark off a's address, removes the
+// protecting finalizer from a and deletes it. The mark goes first: a is
+// kept until it is gone, so a crash in between only repeats it.
 func (r *Reconciler) deleteAddress(ctx context.Context, a *capiipamv1beta2.IPAddress) error {
+	if ip, err := netip.ParseAddr(a.Spec.Address); err == nil {
+		if err := r.marks.Unmark(ctx, a.Namespace, ip); err != nil {
+			return err
+		}
+	}
 	if controllerutil.ContainsFinalizer(a, pool.FinalizerProtectAddress) {
 		orig := a.DeepCopy()
 		controllerutil.RemoveFinalizer(a, pool.FinalizerProtectAddress)

@@ -50,6 +50,7 @@ func Setup(mgr ctrl.Manager, o controller.Options, locks *pool.Locks) error {
 		kube:  mgr.GetClient(),
 		apis:  mgr.GetAPIReader(),
 		fin:   pool.Finalizers{Client: mgr.GetClient(), Reader: mgr.GetAPIReader()},
+		marks: pool.Marks{Client: mgr.GetClient(), Reader: mgr.GetAPIReader()},
 		locks: locks,
 		log:   o.Logger.WithValues("controller", name),
 		poll:  o.PollInterval,
@@ -99,6 +100,7 @@ type Reconciler struct {
 	kube  client.Client
 	apis  client.Reader // the API server itself, for decisions that must not be stale
 	fin   pool.Finalizers
+	marks pool.Marks
 	locks *pool.Locks
 	log   logging.Logger
 	poll  time.Duration
@@ -127,6 +129,10 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 			return reconcile.Result{}, fmt.Errorf("%s: %w", errListAddrs, err)
 		}
 		addrs, used = l, len(l.Items)
+	}
+
+	if err := r.marks.Sweep(ctx, p, addressesOf(addrs.Items), r.fresh(p)); err != nil {
+		return reconcile.Result{}, err
 	}
 
 	want := p.DeepCopy()
@@ -165,6 +171,27 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 	}
 	// Polled: references of kinds not watched change unseen.
 	return reconcile.Result{RequeueAfter: r.poll}, nil
+}
+
+// fresh lists the addresses of p's IPAddresses on the API server.
+func (r *Reconciler) fresh(p *v1alpha1.IPPool) func(context.Context) ([]netip.Addr, error) {
+	return func(ctx context.Context) ([]netip.Addr, error) {
+		l := &capiipamv1beta2.IPAddressList{}
+		if err := r.apis.List(ctx, l, client.InNamespace(p.Namespace), client.MatchingLabels{pool.LabelPoolUID: string(p.UID)}); err != nil {
+			return nil, fmt.Errorf("%s: %w", errListAddrs, err)
+		}
+		return addressesOf(l.Items), nil
+	}
+}
+
+func addressesOf(addrs []capiipamv1beta2.IPAddress) []netip.Addr {
+	out := make([]netip.Addr, 0, len(addrs))
+	for _, a := range addrs {
+		if ip, err := netip.ParseAddr(a.Spec.Address); err == nil {
+			out = append(out, ip)
+		}
+	}
+	return out
 }
 
 // setStatus computes p's counts and Ready condition from the IPAddresses
