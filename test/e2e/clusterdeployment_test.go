@@ -3,15 +3,21 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/util/retry"
+	capiipamv1beta2 "sigs.k8s.io/cluster-api/api/ipam/v1beta2"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	inclusterv1alpha1 "github.com/provider-ipam/provider-ipam/apis/incluster/v1alpha1"
 	"github.com/provider-ipam/provider-ipam/internal/localplane"
 	"github.com/provider-ipam/provider-ipam/internal/testenv"
 )
@@ -150,9 +156,21 @@ func TestOption1MutualReferences(t *testing.T) {
 	_ = unstructured.SetNestedField(claim.Object, "10.40.0.0/24", "spec", "nodeNetwork", "cidr")
 	_ = unstructured.SetNestedField(claim.Object, "10.40.0.1", "spec", "nodeNetwork", "gateway")
 	_ = unstructured.SetNestedField(d.Object, "10.40.0.250", "spec", "config", "controlPlaneEndpointIP")
-	createAll(t, d, claim)
+	// In the file's order, the claim bound before the deployment exists:
+	// it holds its whole cidr (k0rdent's in-cluster pool), then the node
+	// count once the deployment names it.
+	createAll(t, claim)
+	waitBound(t, claim)
+	if n := allocationsIn(t, ns); n != 253 {
+		t.Fatalf("%d addresses held before the deployment exists, want the whole /24 but the gateway (253)", n)
+	}
+	createAll(t, d)
 	waitCondition(t, d, "IPAMReady", "Bound")
 	checkComposedCluster(t, d, claim.GetName(), "10.40.0.1", 2)
+	eventually(t, 3*time.Minute, "the claim shrunk to the deployment's 3 nodes", func(ctx context.Context) (bool, error) {
+		held, err := reservedIn(ctx, ns)
+		return len(held) == 3, err
+	})
 }
 
 // Option 2: the claim is inline; it is composed under the deployment's name.
@@ -281,4 +299,163 @@ func TestScaleUpReservesBeforeMachines(t *testing.T) {
 	if violation != "" {
 		t.Fatal(violation)
 	}
+}
+
+// machineClaims creates, for each machine of deployment d, the
+// IPAddressClaim CAPV creates for its VSphereVM's first device: on the pool
+// its VSphereMachineTemplate names in addressesFromPools, labelled with the
+// cluster. It returns the claims' names, control plane first.
+func machineClaims(t *testing.T, d *unstructured.Unstructured, workers int) []string {
+	t.Helper()
+	ctx := context.Background()
+	ns, name := d.GetNamespace(), d.GetName()
+	var names []string
+	for _, m := range []struct {
+		template string
+		n        int
+	}{{name + "-cp", 1}, {name + "-md", workers}} {
+		tmpl, err := get(ctx, obj(vsphereMTGVK, ns, m.template))
+		if err != nil {
+			t.Fatal(err)
+		}
+		devices, _, _ := unstructured.NestedSlice(tmpl.Object, "spec", "template", "spec", "network", "devices")
+		dev, _ := devices[0].(map[string]any)
+		pools, _ := dev["addressesFromPools"].([]any)
+		ref, _ := pools[0].(map[string]any)
+		for i := range m.n {
+			c := &capiipamv1beta2.IPAddressClaim{
+				ObjectMeta: metav1.ObjectMeta{
+					Namespace: ns, Name: fmt.Sprintf("%s-%d-0-0", m.template, i),
+					Labels: map[string]string{"cluster.x-k8s.io/cluster-name": name},
+				},
+				Spec: capiipamv1beta2.IPAddressClaimSpec{
+					ClusterName: name,
+					PoolRef:     capiipamv1beta2.IPPoolReference{APIGroup: fmt.Sprint(ref["apiGroup"]), Kind: fmt.Sprint(ref["kind"]), Name: fmt.Sprint(ref["name"])},
+				},
+			}
+			if err := plane.Kube.Create(ctx, c); err != nil {
+				t.Fatal(err)
+			}
+			names = append(names, c.Name)
+		}
+	}
+	return names
+}
+
+// machineAddresses waits until every claim of names is bound and returns
+// claim -> address.
+func machineAddresses(t *testing.T, ns string, names []string) map[string]string {
+	t.Helper()
+	got := map[string]string{}
+	eventually(t, 2*time.Minute, "an address for every machine", func(ctx context.Context) (bool, error) {
+		for _, n := range names {
+			c := &capiipamv1beta2.IPAddressClaim{}
+			if err := plane.Kube.Get(ctx, client.ObjectKey{Namespace: ns, Name: n}, c); err != nil {
+				return false, err
+			}
+			if c.Status.AddressRef.Name == "" {
+				return false, fmt.Errorf("%s has no address: %v", n, c.Status.Conditions)
+			}
+			a := &capiipamv1beta2.IPAddress{}
+			if err := plane.Kube.Get(ctx, client.ObjectKey{Namespace: ns, Name: c.Status.AddressRef.Name}, a); err != nil {
+				return false, err
+			}
+			got[n] = a.Spec.Address
+		}
+		return true, nil
+	})
+	return got
+}
+
+// reservedIn lists, sorted, the addresses the ledger holds for ns.
+func reservedIn(ctx context.Context, ns string) ([]string, error) {
+	l := &inclusterv1alpha1.AllocationList{}
+	if err := plane.Kube.List(ctx, l, client.Limit(5000)); err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, a := range l.Items {
+		if a.Spec.Owner.Namespace == ns {
+			out = append(out, a.Spec.Address)
+		}
+	}
+	slices.Sort(out)
+	return out, nil
+}
+
+// Scaling workers down: the addresses of machines still running stay held
+// (IPAMReady says ReleasingAddresses), and each goes once CAPV has released
+// its machine's IPAddressClaim, whichever machines CAPI removed.
+func TestScaleDownFreesAddressesOnceMachinesAreGone(t *testing.T) {
+	ns := namespace(t, "e2e-cd-scaledown")
+	ctx := context.Background()
+	d := of(examples(t, "clusterdeployment-inline.yaml", ns), deploymentGVK)
+	_ = unstructured.SetNestedStringSlice(d.Object, []string{"10.34.0.10-10.34.0.19"}, "spec", "ipamClaim", "spec", "nodeNetwork", "ipAddresses")
+	_ = unstructured.SetNestedField(d.Object, "10.34.0.1", "spec", "ipamClaim", "spec", "nodeNetwork", "gateway")
+	_ = unstructured.SetNestedField(d.Object, int64(3), "spec", "config", "workersNumber")
+	createAll(t, d)
+	waitCondition(t, d, "IPAMReady", "Bound")
+	checkComposedCluster(t, d, d.GetName(), "10.34.0.1", 3)
+
+	// The machines CAPV would create: each gets a distinct address of the
+	// claim's space, never the gateway.
+	claims := machineClaims(t, d, 3)
+	addrs := machineAddresses(t, ns, claims)
+	seen := map[string]bool{}
+	for n, a := range addrs {
+		ip, err := netip.ParseAddr(a)
+		if err != nil || seen[a] || a == "10.34.0.1" || ip.Less(netip.MustParseAddr("10.34.0.10")) || netip.MustParseAddr("10.34.0.19").Less(ip) {
+			t.Fatalf("%s got %q: want distinct addresses of 10.34.0.10-10.34.0.19 (all: %v)", n, a, addrs)
+		}
+		seen[a] = true
+	}
+
+	if err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		cur, err := get(ctx, d)
+		if err != nil {
+			return err
+		}
+		_ = unstructured.SetNestedField(cur.Object, int64(1), "spec", "config", "workersNumber")
+		return plane.Kube.Update(ctx, cur)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	// Every machine still runs: nothing is released yet.
+	cur := waitCondition(t, d, "IPAMReady", "ReleasingAddresses")
+	if _, _, msg := condition(cur, "IPAMReady"); !strings.Contains(msg, "still in use by machines") {
+		t.Errorf("IPAMReady message %q does not say what is kept", msg)
+	}
+	eventually(t, time.Minute, "the MachineDeployment scaled to 1", func(ctx context.Context) (bool, error) {
+		md, err := get(ctx, obj(mdGVK, ns, d.GetName()+"-md"))
+		if err != nil {
+			return false, err
+		}
+		r, _, _ := unstructured.NestedInt64(md.Object, "spec", "replicas")
+		return r == 1, nil
+	})
+	if held, err := reservedIn(ctx, ns); err != nil || len(held) != 4 {
+		t.Fatalf("held %v (%v) while all four machines run, want their 4 addresses", held, err)
+	}
+
+	// CAPI removes the first and the last worker; CAPV releases their claims.
+	gone := []string{claims[1], claims[3]}
+	for _, n := range gone {
+		if err := plane.Kube.Delete(ctx, &capiipamv1beta2.IPAddressClaim{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: n}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := []string{addrs[claims[0]], addrs[claims[2]]}
+	slices.Sort(want)
+	eventually(t, 3*time.Minute, "only the remaining machines' addresses held", func(ctx context.Context) (bool, error) {
+		held, err := reservedIn(ctx, ns)
+		if err != nil || !slices.Equal(held, want) {
+			return false, fmt.Errorf("held %v, want %v (%v)", held, want, err)
+		}
+		cur, err := get(ctx, d)
+		if err != nil {
+			return false, err
+		}
+		_, reason, msg := condition(cur, "IPAMReady")
+		return reason == "Bound" && strings.Contains(msg, "holds 2 addresses for 2 nodes"), nil
+	})
 }
