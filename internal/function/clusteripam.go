@@ -3,14 +3,17 @@ package function
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 
 	fnv1 "github.com/crossplane/function-sdk-go/proto/v1"
 	"github.com/crossplane/function-sdk-go/request"
 	"github.com/crossplane/function-sdk-go/resource"
 	"k8s.io/apimachinery/pkg/runtime"
+	"go4.org/netipx"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	commonv1alpha1 "github.com/provider-ipam/provider-ipam/apis/common/v1alpha1"
@@ -47,6 +50,8 @@ type network struct {
 	space commonv1alpha1.AddressSpace
 	gvk   schema.GroupVersionKind // of its Reservations
 	parts []resource.Name         // its Reservations, in order
+	// releasing says why it keeps more Reservations than asked.
+	releasing []string
 }
 
 var networkFields = []struct {
@@ -266,33 +271,34 @@ func (c *clusterIPAM) infoblox(n *network, sp ipam.Space) error {
 		base["prefix"] = int64(n.space.Prefix)
 	}
 
-	var params []map[string]any
+	// params by Reservation index: a network's Reservations are numbered
+	// from 0, with gaps once a scale-down dropped some.
+	params := map[int]map[string]any{}
 	if n.space.CIDR != "" {
-		want := int64(1)
+		want := 1
 		if n.key == nameNode {
-			want = c.nodes
-			if want == 0 {
-				want = 2 * defaultNodeNumber
+			want = int(c.nodes)
+			if c.nodes == 0 {
+				want = max(2*defaultNodeNumber, len(c.observedParts(n.key)))
 			}
 		}
-		want = max(want, int64(c.observedParts(n.key)))
 		base["network"] = n.space.CIDR
 		// The gateway is never handed out.
 		if gw := sp.Gateway(); gw.IsValid() && netip.MustParsePrefix(n.space.CIDR).Contains(gw) {
 			base["exclude"] = []any{n.space.Gateway}
 		}
-		for range want {
-			params = append(params, cloneMap(base))
+		for _, i := range c.keepParts(n, want) {
+			params[i] = cloneMap(base)
 		}
 	} else {
 		addrs, err := sp.Addrs(maxInfobloxObjects)
 		if err != nil {
 			return err
 		}
-		for _, a := range addrs {
+		for i, a := range addrs {
 			p := cloneMap(base)
 			p["address"] = a.String()
-			params = append(params, p)
+			params[i] = p
 		}
 	}
 
@@ -300,7 +306,9 @@ func (c *clusterIPAM) infoblox(n *network, sp ipam.Space) error {
 	if ref, ok := c.spec["providerConfigRef"].(map[string]any); ok {
 		pcr = runtime.DeepCopyJSONValue(ref).(map[string]any)
 	}
-	for i, p := range params {
+	indices := slices.Sorted(maps.Keys(params))
+	for _, i := range indices {
+		p := params[i]
 		key := resource.Name(fmt.Sprintf("%s-%d", n.key, i))
 		cd := newComposed(n.gvk, c.namespace, c.objectName(key))
 		cd.Object["spec"] = map[string]any{"forProvider": p, "providerConfigRef": runtime.DeepCopyJSONValue(pcr)}
@@ -310,16 +318,83 @@ func (c *clusterIPAM) infoblox(n *network, sp ipam.Space) error {
 	return nil
 }
 
-// observedParts counts the existing Infoblox Reservations of key, which are
-// numbered from 0.
-func (c *clusterIPAM) observedParts(key resource.Name) int {
-	n := 0
-	for {
-		if _, ok := c.observed[resource.Name(fmt.Sprintf("%s-%d", key, n))]; !ok {
-			return n
+// observedParts lists, sorted, the indices of the existing Infoblox
+// Reservations of key ("<key>-<index>") that are not being deleted.
+func (c *clusterIPAM) observedParts(key resource.Name) []int {
+	var out []int
+	prefix := string(key) + "-"
+	for name, oc := range c.observed {
+		i, err := strconv.Atoi(strings.TrimPrefix(string(name), prefix))
+		if !strings.HasPrefix(string(name), prefix) || err != nil || i < 0 || oc.Resource == nil || oc.Resource.GetDeletionTimestamp() != nil {
+			continue
 		}
-		n++
+		out = append(out, i)
 	}
+	slices.Sort(out)
+	return out
+}
+
+// keepParts picks the indices of the want Reservations n is made of. It
+// keeps the existing ones; to grow it adds the lowest free indices, and to
+// shrink it drops, highest first, those whose address no machine holds (by
+// the pool's status.inUse). Those a machine holds stay, noted as releasing,
+// until it lets go.
+func (c *clusterIPAM) keepParts(n *network, want int) []int {
+	have := c.observedParts(n.key)
+	if len(have) <= want {
+		for i := 0; len(have) < want; i++ {
+			if !slices.Contains(have, i) {
+				have = append(have, i)
+			}
+		}
+		slices.Sort(have)
+		return have
+	}
+	inUse, known := c.poolInUse()
+	keep := slices.Clone(have)
+	for j := len(have) - 1; j >= 0 && len(keep) > want; j-- {
+		key := resource.Name(fmt.Sprintf("%s-%d", n.key, have[j]))
+		addrs := observe(c.observed, key).addresses
+		if !known || slices.ContainsFunc(addrs, func(a string) bool { return inUse.Contains(parseAddr(a)) }) {
+			continue
+		}
+		keep = slices.DeleteFunc(keep, func(i int) bool { return i == have[j] })
+	}
+	if extra := len(keep) - want; extra > 0 {
+		n.releasing = append(n.releasing, fmt.Sprintf("%d of the %d Reservations of spec.%s hold addresses still in use by machines", extra, len(keep), n.field))
+	}
+	return keep
+}
+
+// poolInUse reads the addresses the node pool has handed out; known is
+// false when it cannot be told (a pool with addresses in use that does not
+// list them).
+func (c *clusterIPAM) poolInUse() (set *netipx.IPSet, known bool) {
+	var b netipx.IPSetBuilder
+	oc, ok := c.observed[namePool]
+	if !ok || oc.Resource == nil {
+		s, _ := b.IPSet()
+		return s, true
+	}
+	used, _ := oc.Resource.GetInteger("status.used")
+	list, err := oc.Resource.GetStringArray("status.inUse")
+	if err != nil && used > 0 {
+		return nil, false
+	}
+	for _, e := range list {
+		r, err := ipam.ParseRange("inUse", e)
+		if err != nil {
+			return nil, false
+		}
+		b.AddRange(r)
+	}
+	s, err := b.IPSet()
+	return s, err == nil
+}
+
+func parseAddr(s string) netip.Addr {
+	a, _ := netip.ParseAddr(s)
+	return a
 }
 
 func (c *clusterIPAM) claim() string {
@@ -423,6 +498,7 @@ func (c *clusterIPAM) status(nets []*network, invalid []string) {
 		}
 		waiting = append(waiting, s.waiting...)
 		releasing = append(releasing, s.releasing...)
+		releasing = append(releasing, n.releasing...)
 
 		entry := map[string]any{"name": n.entry, "ready": s.ready}
 		if len(s.addresses) > 0 && s.ready {

@@ -637,6 +637,54 @@ func TestClusterIPAMInfoblox(t *testing.T) {
 		}
 	})
 
+	// Four node Reservations, the pool handing out inUse; the deployment
+	// now has 2 nodes.
+	poolInUse := func(used int, inUse string) string {
+		return fmt.Sprintf(`{"apiVersion":"ipam.provider-ipam.io/v1alpha1","kind":"IPPool","metadata":{"name":%q,"namespace":%q},
+			"spec":{"addresses":["10.0.0.2-10.0.0.5"],"prefix":24,"gateway":"10.0.0.1"},
+			"status":{"used":%d%s,"conditions":[{"type":"Ready","status":"True"}]}}`, xrName+"-node", xrNS, used, inUse)
+	}
+	four := func(pool string) map[string]string {
+		return map[string]string{"node-0": readyIB(0, "10.0.0.2"), "node-1": readyIB(1, "10.0.0.3"),
+			"node-2": readyIB(2, "10.0.0.4"), "node-3": readyIB(3, "10.0.0.5"), "ipPool": pool}
+	}
+	cd2 := map[string][]string{requiredClusterDeployment: {clusterDeployment(`"controlPlaneNumber":1,"workersNumber":1`)}}
+	shrinks := map[string]struct {
+		pool          string
+		want          []string
+		wantReleasing bool
+	}{
+		"DropsUnusedHighestFirst": {pool: poolInUse(2, `,"inUse":["10.0.0.2","10.0.0.4"]`), want: []string{"ipPool", "node-0", "node-2"}},
+		"KeepsWhatMachinesHold": {pool: poolInUse(3, `,"inUse":["10.0.0.3-10.0.0.5"]`), want: []string{"ipPool", "node-1", "node-2", "node-3"},
+			wantReleasing: true},
+		"KeepsAllWhenInUseUnknown": {pool: poolInUse(1, ``), want: []string{"ipPool", "node-0", "node-1", "node-2", "node-3"}, wantReleasing: true},
+		"NothingInUse":             {pool: poolInUse(0, ``), want: []string{"ipPool", "node-0", "node-1"}},
+	}
+	for name, tc := range shrinks {
+		t.Run("ScaleDown"+name, func(t *testing.T) {
+			g := run(t, input{xr: ipamXR(ProviderInfoblox, cidrNode+withC1), required: cd2, observed: four(tc.pool)})
+			if diff := cmp.Diff(tc.want, g.names()); diff != "" {
+				t.Fatalf("composed (-want +got):\n%s", diff)
+			}
+			refs, _ := g.field(t, "ipPool", "spec.reservationRefs").([]any)
+			if len(refs) != len(tc.want)-1 {
+				t.Errorf("pool references %d Reservations, want the %d kept", len(refs), len(tc.want)-1)
+			}
+			c := g.bound(t)
+			if g.status["phase"] != PhaseBound || strings.Contains(c.GetMessage(), releasingNote) != tc.wantReleasing {
+				t.Errorf("phase %v, condition %v: want Bound, releasing %t", g.status["phase"], c, tc.wantReleasing)
+			}
+		})
+	}
+
+	t.Run("ScaleUpFillsGaps", func(t *testing.T) {
+		g := run(t, input{xr: ipamXR(ProviderInfoblox, cidrNode+withC1), required: cd3, observed: map[string]string{
+			"node-0": readyIB(0, "10.0.0.2"), "node-3": readyIB(3, "10.0.0.5")}})
+		if diff := cmp.Diff([]string{"node-0", "node-1", "node-3"}, g.names()); diff != "" {
+			t.Fatalf("composed (-want +got):\n%s", diff)
+		}
+	})
+
 	t.Run("NoPoolFromHalfReadySet", func(t *testing.T) {
 		g := run(t, input{xr: ipamXR(ProviderInfoblox, cidrNode+withC1), required: cd3, observed: map[string]string{
 			"node-0": readyIB(0, "10.0.0.2"), "node-1": readyIB(1, "10.0.0.3")}})

@@ -101,6 +101,13 @@ type IPPoolStatus struct {
 	// +optional
 	Free int64 `json:"free"`
 
+	// InUse are the addresses handed out, as sorted addresses and ranges
+	// ("192.0.2.10-192.0.2.12"): a composition shrinking the pool gives back
+	// the reservations of the others first.
+	// +optional
+	// +listType=atomic
+	InUse []string `json:"inUse,omitempty"`
+
 	// ProtectedRefs are the objects that carry the in-use finalizer on this
 	// pool's behalf, so that it is removed from a reference dropped from the
 	// spec too.

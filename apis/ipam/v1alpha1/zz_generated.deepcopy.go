@@ -119,6 +119,11 @@ func (in *IPPoolStatus) DeepCopyInto(out *IPPoolStatus) {
 			(*in)[i].DeepCopyInto(&(*out)[i])
 		}
 	}
+	if in.InUse != nil {
+		in, out := &in.InUse, &out.InUse
+		*out = make([]string, len(*in))
+		copy(*out, *in)
+	}
 	if in.ProtectedRefs != nil {
 		in, out := &in.ProtectedRefs, &out.ProtectedRefs
 		*out = make([]ReservationRef, len(*in))

@@ -192,3 +192,66 @@ func TestStaleMarkIsSwept(t *testing.T) {
 		return slices.Equal(got, []string{"203.0.113.30"}), err
 	})
 }
+
+// A reservation dropped from the pool while one of its addresses is still
+// handed out (a machine made from a pool read just before the drop) stays
+// protected until that machine goes.
+func TestDroppedReservationInUseStaysProtected(t *testing.T) {
+	ns := namespace(t, "dropped")
+	startProvider(t)
+	ctx := context.Background()
+	create(t, reservation(ns, "a", "203.0.113.40"))
+	create(t, reservation(ns, "b", "203.0.113.41"))
+	ref := func(name string) v1alpha1.ReservationRef {
+		return v1alpha1.ReservationRef{APIVersion: inclusterv1alpha1.SchemeGroupVersion.String(), Kind: inclusterv1alpha1.ReservationKind, Name: name}
+	}
+	p := ippool(ns, "nodes", "203.0.113.1", 24, "203.0.113.40-203.0.113.41")
+	p.Spec.ReservationRefs = []v1alpha1.ReservationRef{ref("a"), ref("b")}
+	create(t, p)
+	createClaims(t, ns, "nodes", "m", 2)
+	bound, _ := settle(t, ns, 2, 2)
+	var onB string
+	for c, a := range bound {
+		if strings.HasSuffix(a, ".203.0.113.41") {
+			onB = c
+		}
+	}
+
+	protected := func(ctx context.Context, name string) (bool, error) {
+		r := &inclusterv1alpha1.Reservation{}
+		if err := kube.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, r); err != nil {
+			return false, err
+		}
+		return hasFinalizer(r, v1alpha1.FinalizerInUse), nil
+	}
+	eventually(t, 30*time.Second, "both reservations protected", func(ctx context.Context) (bool, error) {
+		a, err := protected(ctx, "a")
+		if err != nil {
+			return false, err
+		}
+		b, err := protected(ctx, "b")
+		return a && b, err
+	})
+	if err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		cur := getPool(t, ns, "nodes")
+		cur.Spec.Addresses = []string{"203.0.113.40"}
+		cur.Spec.ReservationRefs = []v1alpha1.ReservationRef{ref("a")}
+		return kube.Update(ctx, cur)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	// Once the pool has acted on the drop (its condition observed the new
+	// generation), b is still protected.
+	eventually(t, 30*time.Second, "b still protected, and recorded as protected", func(ctx context.Context) (bool, error) {
+		cur := getPool(t, ns, "nodes")
+		b, err := protected(ctx, "b")
+		return b && slices.Contains(cur.Status.ProtectedRefs, ref("b")) && cur.Generation == cur.Status.Conditions[0].ObservedGeneration, err
+	})
+	if err := kube.Delete(ctx, claim(ns, onB, "nodes")); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 30*time.Second, "b unprotected once its machine is gone", func(ctx context.Context) (bool, error) {
+		b, err := protected(ctx, "b")
+		return !b && !slices.Contains(getPool(t, ns, "nodes").Status.ProtectedRefs, ref("b")), err
+	})
+}

@@ -10,6 +10,7 @@ import (
 	"math"
 	"net/netip"
 	"slices"
+	"strings"
 	"time"
 
 	"k8s.io/apimachinery/pkg/api/equality"
@@ -139,7 +140,8 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 	var problem error
 	switch {
 	case used > 0:
-		if err := r.fin.Unprotect(ctx, p.Namespace, pool.Dropped(p, p.Status.ProtectedRefs)); err != nil {
+		kept, err := r.unprotectDropped(ctx, p)
+		if err != nil {
 			return reconcile.Result{}, fmt.Errorf("%s: %w", errFinalizers, err)
 		}
 		// A pool being deleted cannot take new finalizers; it still has
@@ -147,7 +149,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 		if p.DeletionTimestamp.IsZero() {
 			problem = r.fin.Protect(ctx, p)
 		}
-		want.Status.ProtectedRefs = slices.Clone(p.Spec.ReservationRefs)
+		want.Status.ProtectedRefs = append(slices.Clone(p.Spec.ReservationRefs), kept...)
 	default:
 		problem = r.fin.Release(ctx, p, p.Status.ProtectedRefs)
 		if isUnavailableOrNil(problem) {
@@ -171,6 +173,34 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 	}
 	// Polled: references of kinds not watched change unseen.
 	return reconcile.Result{RequeueAfter: r.poll}, nil
+}
+
+// unprotectDropped takes the in-use finalizer off the reservations dropped
+// from p's spec (a cluster scaled down), except those holding an address
+// one of p's IPAddresses still has: a machine created from a pool read just
+// before the drop. Those are returned, and kept until that machine goes.
+func (r *Reconciler) unprotectDropped(ctx context.Context, p *v1alpha1.IPPool) ([]v1alpha1.ReservationRef, error) {
+	dropped := pool.Dropped(p, p.Status.ProtectedRefs)
+	if len(dropped) == 0 {
+		return nil, nil
+	}
+	live, err := r.fresh(p)(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var kept, gone []v1alpha1.ReservationRef
+	for _, ref := range dropped {
+		held, err := r.fin.Addresses(ctx, p.Namespace, ref)
+		if err != nil {
+			return nil, err
+		}
+		if slices.ContainsFunc(held, func(a netip.Addr) bool { return slices.Contains(live, a) }) {
+			kept = append(kept, ref)
+			continue
+		}
+		gone = append(gone, ref)
+	}
+	return kept, r.fin.Unprotect(ctx, p.Namespace, gone)
 }
 
 // fresh lists the addresses of p's IPAddresses on the API server.
@@ -200,16 +230,21 @@ func addressesOf(addrs []capiipamv1beta2.IPAddress) []netip.Addr {
 func setStatus(p *v1alpha1.IPPool, addrs []capiipamv1beta2.IPAddress, problem error) {
 	cond := metav1.Condition{Type: v1alpha1.ConditionReady, Status: metav1.ConditionTrue, Reason: v1alpha1.ReasonReady, ObservedGeneration: p.Generation}
 	p.Status.Used = int64(len(addrs))
+	inUse := addressesOf(addrs)
+	slices.SortFunc(inUse, netip.Addr.Compare)
+	inUse = slices.Compact(inUse)
+	p.Status.InUse = nil
+	if len(inUse) > 0 {
+		p.Status.InUse = strings.Split(ipam.FormatAddrs(inUse), ",")
+	}
 	sp, err := ipam.ParseSpace(pool.Space(p))
 	if err != nil {
 		p.Status.Total, p.Status.Free = 0, 0
 		cond.Status, cond.Reason, cond.Message = metav1.ConditionFalse, v1alpha1.ReasonInvalidSpec, err.Error()
 	} else {
 		held := ipam.NewIndex()
-		for _, a := range addrs {
-			if ip, err := netip.ParseAddr(a.Spec.Address); err == nil {
-				held.Add(ip)
-			}
+		for _, ip := range inUse {
+			held.Add(ip)
 		}
 		total := sp.Size()
 		p.Status.Total = clamp(total)

@@ -3,6 +3,7 @@ package ippool
 import (
 	"errors"
 	"math"
+	"slices"
 	"testing"
 
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -28,6 +29,7 @@ func TestSetStatus(t *testing.T) {
 		addrs             []capiipamv1beta2.IPAddress
 		problem           error
 		total, used, free int64
+		inUse             []string
 		ready             metav1.ConditionStatus
 		reason            string
 	}{
@@ -37,13 +39,13 @@ func TestSetStatus(t *testing.T) {
 		},
 		"SomeUsed": {
 			spec:  v1alpha1.IPPoolSpec{Addresses: []string{"192.0.2.0/29"}, Gateway: "192.0.2.1", Prefix: 24},
-			addrs: addrs("192.0.2.2", "192.0.2.3"),
-			total: 6, used: 2, free: 4, ready: metav1.ConditionTrue, reason: v1alpha1.ReasonReady,
+			addrs: addrs("192.0.2.3", "192.0.2.2", "192.0.2.5"),
+			total: 6, used: 3, free: 3, inUse: []string{"192.0.2.2-192.0.2.3", "192.0.2.5"}, ready: metav1.ConditionTrue, reason: v1alpha1.ReasonReady,
 		},
 		"UsedOutsideAfterShrink": {
 			spec:  v1alpha1.IPPoolSpec{Addresses: []string{"192.0.2.2"}, Prefix: 24},
 			addrs: addrs("192.0.2.2", "192.0.2.9"),
-			total: 1, used: 2, free: 0, ready: metav1.ConditionTrue, reason: v1alpha1.ReasonReady,
+			total: 1, used: 2, free: 0, inUse: []string{"192.0.2.2", "192.0.2.9"}, ready: metav1.ConditionTrue, reason: v1alpha1.ReasonReady,
 		},
 		"HugeIPv6": {
 			spec:  v1alpha1.IPPoolSpec{Addresses: []string{"2001:db8::/32"}, Prefix: 32},
@@ -56,13 +58,13 @@ func TestSetStatus(t *testing.T) {
 		"Deleting": {
 			spec:     v1alpha1.IPPoolSpec{Addresses: []string{"192.0.2.10-192.0.2.11"}, Prefix: 24},
 			deleting: true, addrs: addrs("192.0.2.10"),
-			total: 2, used: 1, free: 1, ready: metav1.ConditionFalse, reason: v1alpha1.ReasonDeleting,
+			total: 2, used: 1, free: 1, inUse: []string{"192.0.2.10"}, ready: metav1.ConditionFalse, reason: v1alpha1.ReasonDeleting,
 		},
 		"FinalizerError": {
 			spec:    v1alpha1.IPPoolSpec{Addresses: []string{"192.0.2.10"}, Prefix: 24},
 			addrs:   addrs("192.0.2.10"),
 			problem: errors.New("cannot update the finalizers of Reservation ns/r: forbidden"),
-			total:   1, used: 1, ready: metav1.ConditionFalse, reason: v1alpha1.ReasonFinalizerError,
+			total:   1, used: 1, inUse: []string{"192.0.2.10"}, ready: metav1.ConditionFalse, reason: v1alpha1.ReasonFinalizerError,
 		},
 		"ReservationUnavailable": {
 			spec:    v1alpha1.IPPoolSpec{Addresses: []string{"192.0.2.10"}, Prefix: 24},
@@ -80,6 +82,9 @@ func TestSetStatus(t *testing.T) {
 			s := p.Status
 			if s.Total != tc.total || s.Used != tc.used || s.Free != tc.free {
 				t.Errorf("total/used/free = %d/%d/%d, want %d/%d/%d", s.Total, s.Used, s.Free, tc.total, tc.used, tc.free)
+			}
+			if !slices.Equal(s.InUse, tc.inUse) {
+				t.Errorf("inUse = %v, want %v", s.InUse, tc.inUse)
 			}
 			c := meta.FindStatusCondition(s.Conditions, v1alpha1.ConditionReady)
 			if c == nil || c.Status != tc.ready || c.Reason != tc.reason {
