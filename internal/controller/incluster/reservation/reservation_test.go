@@ -316,21 +316,11 @@ func TestCountGrowsAndShrinks(t *testing.T) {
 	if got := meta.GetExternalName(waitReady(t, ns, "nodes")); got != "10.8.0.2-10.8.0.4" {
 		t.Fatalf("holds %q, want 10.8.0.2-10.8.0.4 (lowest, skipping network and gateway)", got)
 	}
-	setCount := func(n int32) {
-		// The provider writes the Reservation too: retry on its writes.
-		if err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
-			cur := get(t, ns, "nodes")
-			cur.Spec.ForProvider.Count = ptr.To(n)
-			return kube.Update(ctx, cur)
-		}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	setCount(5)
+	setCount(t, ns, "nodes", 5)
 	testenv.Eventually(t, time.Minute, "grown to 5", func(context.Context) (bool, error) {
 		return meta.GetExternalName(get(t, ns, "nodes")) == "10.8.0.2-10.8.0.6" && len(allocations(t, ns)) == 5, nil
 	})
-	setCount(6) // A /29 with a gateway has 5 usable addresses.
+	setCount(t, ns, "nodes", 6) // A /29 with a gateway has 5 usable addresses.
 	testenv.Eventually(t, time.Minute, "growth beyond the space refused", func(context.Context) (bool, error) {
 		c := get(t, ns, "nodes").GetCondition(xpv1.TypeSynced)
 		return strings.Contains(c.Message, "not enough free addresses in 10.8.0.0/29: 1 requested, 5 usable, 5 already held"), nil
@@ -338,7 +328,7 @@ func TestCountGrowsAndShrinks(t *testing.T) {
 	if a := allocations(t, ns); len(a) != 5 {
 		t.Fatalf("failed growth left %d addresses held, want 5", len(a))
 	}
-	setCount(2)
+	setCount(t, ns, "nodes", 2)
 	testenv.Eventually(t, time.Minute, "shrunk to 2", func(context.Context) (bool, error) {
 		return meta.GetExternalName(get(t, ns, "nodes")) == "10.8.0.2-10.8.0.3" && len(allocations(t, ns)) == 2, nil
 	})
@@ -524,6 +514,19 @@ func TestInUseAddressesAreNotReleased(t *testing.T) {
 	})
 }
 
+// setCount sets the count of Reservation ns/name. The provider writes the
+// Reservation too: it retries on its writes.
+func setCount(t *testing.T, ns, name string, n int32) {
+	t.Helper()
+	if err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		cur := get(t, ns, name)
+		cur.Spec.ForProvider.Count = ptr.To(n)
+		return kube.Update(context.Background(), cur)
+	}); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // markInUse puts or takes the in-use finalizer on the Allocation of addr, as
 // the pool does for an address it hands to a machine.
 func markInUse(t *testing.T, addr string, on bool) {
@@ -561,16 +564,7 @@ func TestShrinkKeepsAddressesInUse(t *testing.T) {
 	}
 	markInUse(t, "10.14.0.2", true)
 	markInUse(t, "10.14.0.5", true)
-	setCount := func(n int32) {
-		if err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
-			cur := get(t, ns, "nodes")
-			cur.Spec.ForProvider.Count = ptr.To(n)
-			return kube.Update(ctx, cur)
-		}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	setCount(1)
+	setCount(t, ns, "nodes", 1)
 	testenv.Eventually(t, time.Minute, "the two unused addresses released, the two in use kept and reported", func(context.Context) (bool, error) {
 		cur := get(t, ns, "nodes")
 		c := cur.GetCondition(xpv1.TypeSynced)

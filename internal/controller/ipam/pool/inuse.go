@@ -159,13 +159,7 @@ func (f Finalizers) set(ctx context.Context, apiVersion, kind, ns, name string, 
 		if controllerutil.ContainsFinalizer(o, v1alpha1.FinalizerInUse) == on || (on && st == leaving) {
 			return nil
 		}
-		orig := o.DeepCopy()
-		if on {
-			controllerutil.AddFinalizer(o, v1alpha1.FinalizerInUse)
-		} else {
-			controllerutil.RemoveFinalizer(o, v1alpha1.FinalizerInUse)
-		}
-		err := f.Client.Patch(ctx, o, client.MergeFromWithOptions(orig, client.MergeFromWithOptimisticLock{}))
+		err := patchInUse(ctx, f.Client, o, on)
 		if err != nil && !kerrors.IsConflict(err) {
 			return fmt.Errorf(errPatchRef+": %w", kind, ns, name, err)
 		}
@@ -196,4 +190,20 @@ func (f Finalizers) Addresses(ctx context.Context, ns string, r v1alpha1.Reserva
 		}
 	}
 	return out, nil
+}
+
+// patchInUse adds (on) or removes the in-use finalizer of o with a merge
+// patch fenced on its resourceVersion, so that no one else's finalizer is
+// lost and a stale copy fails with a conflict.
+func patchInUse(ctx context.Context, c client.Client, o client.Object, on bool) error {
+	orig, ok := o.DeepCopyObject().(client.Object)
+	if !ok {
+		return fmt.Errorf("cannot copy %T", o)
+	}
+	if on {
+		controllerutil.AddFinalizer(o, v1alpha1.FinalizerInUse)
+	} else {
+		controllerutil.RemoveFinalizer(o, v1alpha1.FinalizerInUse)
+	}
+	return c.Patch(ctx, o, client.MergeFromWithOptions(orig, client.MergeFromWithOptimisticLock{}))
 }

@@ -160,13 +160,7 @@ func (m Marks) set(ctx context.Context, al *inclusterv1alpha1.Allocation, a neti
 	if controllerutil.ContainsFinalizer(al, commonv1alpha1.FinalizerInUse) == on {
 		return nil
 	}
-	orig := al.DeepCopy()
-	if on {
-		controllerutil.AddFinalizer(al, commonv1alpha1.FinalizerInUse)
-	} else {
-		controllerutil.RemoveFinalizer(al, commonv1alpha1.FinalizerInUse)
-	}
-	err := m.Client.Patch(ctx, al, client.MergeFromWithOptions(orig, client.MergeFromWithOptimisticLock{}))
+	err := patchInUse(ctx, m.Client, al, on)
 	if err != nil && !kerrors.IsConflict(err) && !kerrors.IsNotFound(err) {
 		return fmt.Errorf(errMarkAllocation+": %w", a, err)
 	}
