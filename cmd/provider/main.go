@@ -39,7 +39,7 @@ func run() error {
 		debug          = flag.Bool("debug", false, "Log at debug level.")
 		syncInterval   = flag.Duration("sync", time.Hour, "How often every resource is re-read from the API server.")
 		pollInterval   = flag.Duration("poll", 10*time.Minute, "How often each managed resource is checked against its backend.")
-		leaderElection = flag.Bool("leader-election", false, "Elect a leader among replicas (not needed for correctness: the ledger is safe with several active replicas).")
+		leaderElection = flag.Bool("leader-election", false, "Elect a leader among replicas: needed with more than one replica (the ledger is safe with several active replicas; the sweep of in-use marks a crash left assumes one).")
 		maxReconcile   = flag.Int("max-reconcile-rate", 20, "Reconciles per second across all controllers, and concurrent reconciles per controller.")
 		metricsAddr    = flag.String("metrics-bind-address", ":8080", "Where to serve Prometheus metrics (0 to disable).")
 		probeAddr      = flag.String("health-probe-bind-address", ":8081", "Where to serve health probes (0 to disable).")

@@ -287,10 +287,11 @@ func (l *Ledger) Reserve(ctx context.Context, owner v1alpha1.AllocationOwner, sp
 		}
 	}
 	if len(have) > n {
-		// Keep what the holder recorded (and may have published) first:
-		// two replicas racing on one holder can leave it with extras.
+		// Released first: what the holder has not recorded (extras two
+		// replicas racing on one holder can leave), then the highest; what
+		// it recorded, and may have published, is kept longest.
 		slices.SortStableFunc(have, func(a, b netip.Addr) int {
-			if c := boolCmp(!slices.Contains(hint, a), !slices.Contains(hint, b)); c != 0 {
+			if c := boolCmp(slices.Contains(hint, a), slices.Contains(hint, b)); c != 0 {
 				return c
 			}
 			return b.Compare(a)

@@ -156,7 +156,7 @@ func TestScaleDownKeepsAddressesOfMachines(t *testing.T) {
 
 // A crash between marking an address and creating its IPAddress leaves a
 // mark no IPAddress backs: the pool takes it off, so that the address can
-// be released.
+// be released. A mark missing from a handed-out address is put back.
 func TestStaleMarkIsSwept(t *testing.T) {
 	ns := namespace(t, "sweep")
 	startProvider(t)
@@ -180,14 +180,34 @@ func TestStaleMarkIsSwept(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Any change wakes the pool; otherwise its next poll would.
+	poke := func(v string) {
+		if err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+			cur := getPool(t, ns, "nodes")
+			metav1.SetMetaDataAnnotation(&cur.ObjectMeta, "test.provider-ipam.io/poke", v)
+			return kube.Update(ctx, cur)
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	poke("1")
+	eventually(t, 30*time.Second, "only the handed-out address marked", func(ctx context.Context) (bool, error) {
+		got, err := inUse(ctx, ns)
+		return slices.Equal(got, []string{"203.0.113.30"}), err
+	})
+
+	// A mark lost (taken off by hand here) is put back.
 	if err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
-		cur := getPool(t, ns, "nodes")
-		metav1.SetMetaDataAnnotation(&cur.ObjectMeta, "test.provider-ipam.io/poke", "1")
-		return kube.Update(ctx, cur)
+		al, err := allocation(ctx, "203.0.113.30")
+		if err != nil || al == nil {
+			return fmt.Errorf("allocation of 203.0.113.30: %v", err)
+		}
+		al.Finalizers = slices.DeleteFunc(al.Finalizers, func(f string) bool { return f == commonv1alpha1.FinalizerInUse })
+		return kube.Update(ctx, al)
 	}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 30*time.Second, "only the handed-out address marked", func(ctx context.Context) (bool, error) {
+	poke("2")
+	eventually(t, 30*time.Second, "the handed-out address marked again", func(ctx context.Context) (bool, error) {
 		got, err := inUse(ctx, ns)
 		return slices.Equal(got, []string{"203.0.113.30"}), err
 	})

@@ -68,6 +68,7 @@ const (
 	errListClaims    = "cannot list IPAddressClaims"
 	errCreateAddr    = "cannot create IPAddress"
 	errDeleteAddr    = "cannot delete IPAddress"
+	errGetAddr       = "cannot get IPAddress"
 	errAddFinalizer  = "cannot add the claim's finalizer"
 	errRemFinalizer  = "cannot remove a finalizer"
 	errUpdateStatus  = "cannot update the claim's status"
@@ -222,8 +223,13 @@ func (r *Reconciler) dedupe(ctx context.Context, c *capiipamv1beta2.IPAddressCla
 // pool.
 func (r *Reconciler) allocate(ctx context.Context, c *capiipamv1beta2.IPAddressClaim) (reconcile.Result, error) {
 	key := client.ObjectKey{Namespace: c.Namespace, Name: c.Spec.PoolRef.Name}
+	unlock := r.locks.Lock(key)
+	defer unlock()
+	// The pool as the API server has it, read under the pool's lock: from
+	// a stale copy Protect could put the in-use finalizer back on a
+	// reservation the pool controller has just let go, for good.
 	p := &v1alpha1.IPPool{}
-	if err := r.kube.Get(ctx, key, p); err != nil {
+	if err := r.apis.Get(ctx, key, p); err != nil {
 		if kerrors.IsNotFound(err) {
 			return reconcile.Result{}, r.setReady(ctx, c, nil, capiipamv1beta2.IPAddressClaimReadyPoolNotReadyReason, fmt.Sprintf(errPoolNotFound, key.Name))
 		}
@@ -237,8 +243,6 @@ func (r *Reconciler) allocate(ctx context.Context, c *capiipamv1beta2.IPAddressC
 		return reconcile.Result{}, r.setReady(ctx, c, nil, capiipamv1beta2.IPAddressClaimReadyPoolNotReadyReason, fmt.Sprintf(errPoolInvalid, key.Name, err))
 	}
 
-	unlock := r.locks.Lock(key)
-	defer unlock()
 	// The reservations are protected before the address is handed out, so
 	// that they can never be released under a machine.
 	if err := r.fin.Protect(ctx, p); err != nil {
@@ -294,6 +298,20 @@ func (r *Reconciler) allocate(ctx context.Context, c *capiipamv1beta2.IPAddressC
 		}
 		if err != nil {
 			return reconcile.Result{}, fmt.Errorf("%s %s: %w", errCreateAddr, a.Name, err)
+		}
+		// Marked again, now that the IPAddress exists: another replica's
+		// sweep may have taken the mark between the two, and a shrink the
+		// address. Not held any more, it goes before anyone uses it.
+		if ok, err := r.marks.Mark(ctx, p, free[0]); err != nil || !ok {
+			if derr := r.deleteAddress(ctx, a); derr != nil {
+				return reconcile.Result{}, errors.Join(err, derr)
+			}
+			if err != nil {
+				return reconcile.Result{}, err
+			}
+			unheld = append(unheld, free[0])
+			held.Add(free[0])
+			continue
 		}
 		return reconcile.Result{}, r.setReady(ctx, c, a, clusterv1.ReadyReason, "")
 	}
@@ -439,6 +457,18 @@ func (r *Reconciler) releaseOrphans(ctx context.Context, claim client.ObjectKey)
 // protecting finalizer from a and deletes it. The mark goes first: a is
 // kept until it is gone, so a crash in between only repeats it.
 func (r *Reconciler) deleteAddress(ctx context.Context, a *capiipamv1beta2.IPAddress) error {
+	// Only a's own mark: a copy from the cache may be of an IPAddress
+	// already gone, whose name (pool and address) another claim holds now.
+	live := &capiipamv1beta2.IPAddress{}
+	switch err := r.apis.Get(ctx, client.ObjectKeyFromObject(a), live); {
+	case kerrors.IsNotFound(err):
+		return nil
+	case err != nil:
+		return fmt.Errorf("%s %s: %w", errGetAddr, a.Name, err)
+	case live.UID != a.UID:
+		return nil
+	}
+	a = live
 	if ip, err := netip.ParseAddr(a.Spec.Address); err == nil {
 		if err := r.marks.Unmark(ctx, a.Namespace, ip); err != nil {
 			return err
@@ -451,7 +481,7 @@ func (r *Reconciler) deleteAddress(ctx context.Context, a *capiipamv1beta2.IPAdd
 			return fmt.Errorf("%s from IPAddress %s: %w", errRemFinalizer, a.Name, err)
 		}
 	}
-	if err := r.kube.Delete(ctx, a); client.IgnoreNotFound(err) != nil {
+	if err := r.kube.Delete(ctx, a, client.Preconditions{UID: &a.UID}); client.IgnoreNotFound(err) != nil && !kerrors.IsConflict(err) {
 		return fmt.Errorf("%s %s: %w", errDeleteAddr, a.Name, err)
 	}
 	return nil

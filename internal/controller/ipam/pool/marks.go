@@ -37,11 +37,11 @@ type Marks struct {
 	Reader client.Reader // the API server itself
 }
 
-// inCluster lists the names of the in-cluster Reservations p references.
-func inCluster(p *v1alpha1.IPPool) []string {
+// inCluster lists the names of the in-cluster Reservations of refs.
+func inCluster(refs []v1alpha1.ReservationRef) []string {
 	var names []string
-	for _, r := range p.Spec.ReservationRefs {
-		if r.APIVersion == inclusterv1alpha1.SchemeGroupVersion.String() && r.Kind == inclusterv1alpha1.ReservationKind {
+	for _, r := range refs {
+		if r.APIVersion == inclusterv1alpha1.SchemeGroupVersion.String() && r.Kind == inclusterv1alpha1.ReservationKind && !slices.Contains(names, r.Name) {
 			names = append(names, r.Name)
 		}
 	}
@@ -61,7 +61,7 @@ func heldBy(al *inclusterv1alpha1.Allocation, ns string, names []string) bool {
 // a: the address must not be handed out. A pool without in-cluster
 // Reservations needs no mark.
 func (m Marks) Mark(ctx context.Context, p *v1alpha1.IPPool, a netip.Addr) (bool, error) {
-	names := inCluster(p)
+	names := inCluster(p.Spec.ReservationRefs)
 	if len(names) == 0 {
 		return true, nil
 	}
@@ -109,14 +109,16 @@ func (m Marks) Unmark(ctx context.Context, ns string, a netip.Addr) error {
 }
 
 // Sweep takes the mark off the Allocations of p's in-cluster Reservations
-// that no IPAddress of p holds: left by a crash between marking an address
-// and creating its IPAddress. cached are the addresses of p's IPAddresses
-// the cache knows; fresh lists them on the API server, and is asked before
-// any mark goes. The caller holds the pool's lock, so no claim of this
-// process is between marking and creating.
+// (referenced, or still protected after a drop) that no IPAddress of p
+// holds: left by a crash between marking an address and creating its
+// IPAddress. It marks those an IPAddress holds and that lack it, so a lost
+// mark heals. cached are the addresses of p's IPAddresses the cache knows;
+// fresh lists them on the API server, and is asked before any mark goes.
+// The caller holds the pool's lock, so no claim of this process is between
+// marking and creating.
 func (m Marks) Sweep(ctx context.Context, p *v1alpha1.IPPool, cached []netip.Addr, fresh func(context.Context) ([]netip.Addr, error)) error {
 	var stale []netip.Addr
-	for _, name := range inCluster(p) {
+	for _, name := range inCluster(append(slices.Clone(p.Spec.ReservationRefs), p.Status.ProtectedRefs...)) {
 		r := &metav1.PartialObjectMetadata{}
 		r.SetGroupVersionKind(inclusterv1alpha1.ReservationGroupVersionKind)
 		if err := m.Client.Get(ctx, client.ObjectKey{Namespace: p.Namespace, Name: name}, r); err != nil {
@@ -130,9 +132,18 @@ func (m Marks) Sweep(ctx context.Context, p *v1alpha1.IPPool, cached []netip.Add
 			return fmt.Errorf(errListAllocations+": %w", p.Namespace, name, err)
 		}
 		for i := range l.Items {
-			a, err := netip.ParseAddr(l.Items[i].Spec.Address)
-			if err == nil && controllerutil.ContainsFinalizer(&l.Items[i], commonv1alpha1.FinalizerInUse) && !slices.Contains(cached, a) {
+			al := &l.Items[i]
+			a, err := netip.ParseAddr(al.Spec.Address)
+			if err != nil {
+				continue
+			}
+			switch marked, used := controllerutil.ContainsFinalizer(al, commonv1alpha1.FinalizerInUse), slices.Contains(cached, a); {
+			case marked && !used:
 				stale = append(stale, a)
+			case !marked && used && al.DeletionTimestamp.IsZero():
+				if err := m.set(ctx, al, a, true); client.IgnoreNotFound(err) != nil {
+					return err
+				}
 			}
 		}
 	}
