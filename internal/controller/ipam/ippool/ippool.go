@@ -125,9 +125,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 	if used == 0 {
 		// The cache may not have seen an IPAddress created a moment ago:
 		// the API server decides whether the reservations may go.
-		l := &capiipamv1beta2.IPAddressList{}
-		if err := r.apis.List(ctx, l, client.InNamespace(p.Namespace), client.MatchingLabels{pool.LabelPoolUID: string(p.UID)}); err != nil {
-			return reconcile.Result{}, fmt.Errorf("%s: %w", errListAddrs, err)
+		l, err := r.live(ctx, p)
+		if err != nil {
+			return reconcile.Result{}, err
 		}
 		addrs, used = l, len(l.Items)
 	}
@@ -203,12 +203,21 @@ func (r *Reconciler) unprotectDropped(ctx context.Context, p *v1alpha1.IPPool) (
 	return kept, r.fin.Unprotect(ctx, p.Namespace, gone)
 }
 
+// live lists p's IPAddresses on the API server itself.
+func (r *Reconciler) live(ctx context.Context, p *v1alpha1.IPPool) (*capiipamv1beta2.IPAddressList, error) {
+	l := &capiipamv1beta2.IPAddressList{}
+	if err := r.apis.List(ctx, l, client.InNamespace(p.Namespace), client.MatchingLabels{pool.LabelPoolUID: string(p.UID)}); err != nil {
+		return nil, fmt.Errorf("%s: %w", errListAddrs, err)
+	}
+	return l, nil
+}
+
 // fresh lists the addresses of p's IPAddresses on the API server.
 func (r *Reconciler) fresh(p *v1alpha1.IPPool) func(context.Context) ([]netip.Addr, error) {
 	return func(ctx context.Context) ([]netip.Addr, error) {
-		l := &capiipamv1beta2.IPAddressList{}
-		if err := r.apis.List(ctx, l, client.InNamespace(p.Namespace), client.MatchingLabels{pool.LabelPoolUID: string(p.UID)}); err != nil {
-			return nil, fmt.Errorf("%s: %w", errListAddrs, err)
+		l, err := r.live(ctx, p)
+		if err != nil {
+			return nil, err
 		}
 		return addressesOf(l.Items), nil
 	}
