@@ -28,7 +28,7 @@ func Setup(ctx context.Context, mgr ctrl.Manager, o controller.Options) error {
 	if err := infoblox.Setup(mgr, o); err != nil {
 		return err
 	}
-	if err := ipam.Setup(ctx, mgr, o); err != nil {
+	if err := ipam.Setup(ctx, mgr, o, l); err != nil {
 		return err
 	}
 	return clusteripamclaim.Setup(ctx, mgr, o)

@@ -131,3 +131,36 @@ func intersect(a, b netipx.IPRange) netipx.IPRange {
 	}
 	return netipx.IPRangeFrom(from, to)
 }
+
+// First returns the lowest held address of s for which skip (if not nil)
+// is false. It costs O(log runs) for each range of s plus one step for each
+// address skip refuses, whatever the size of s or of the index.
+func (x *Index) First(s Space, skip func(netip.Addr) bool) (netip.Addr, bool) {
+	for _, r := range s.Ranges() {
+		start := r.From()
+		if left, ok := x.floor(start); ok && left.Contains(start) {
+			start = left.From()
+		}
+		var found netip.Addr
+		x.t.AscendGreaterOrEqual(netipx.IPRangeFrom(start, start), func(h netipx.IPRange) bool {
+			if r.To().Less(h.From()) {
+				return false
+			}
+			o := intersect(h, r)
+			for a := o.From(); a.IsValid(); a = a.Next() {
+				if skip == nil || !skip(a) {
+					found = a
+					return false
+				}
+				if a == o.To() {
+					break
+				}
+			}
+			return true
+		})
+		if found.IsValid() {
+			return found, true
+		}
+	}
+	return netip.Addr{}, false
+}

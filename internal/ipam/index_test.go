@@ -426,3 +426,49 @@ func TestIndexModel(t *testing.T) {
 		}
 	}
 }
+
+func TestIndexFirst(t *testing.T) {
+	cases := []struct {
+		name  string
+		space SpaceSpec
+		held  string
+		skip  string
+		want  string // "" for none
+	}{
+		{"empty index", SpaceSpec{CIDR: "192.0.2.0/29"}, "", "", ""},
+		{"lowest held in space", SpaceSpec{CIDR: "192.0.2.0/29"}, "192.0.2.3-192.0.2.5", "", "192.0.2.3"},
+		{"run starting before the space", SpaceSpec{IPAddresses: []string{"192.0.2.10-192.0.2.12"}}, "192.0.2.5-192.0.2.11", "", "192.0.2.10"},
+		{"run entirely before the space", SpaceSpec{IPAddresses: []string{"192.0.2.10-192.0.2.12"}}, "192.0.2.5-192.0.2.8", "", ""},
+		{"run after the space", SpaceSpec{IPAddresses: []string{"192.0.2.10-192.0.2.12"}}, "192.0.2.13-192.0.2.20", "", ""},
+		{"skipped ones passed over", SpaceSpec{CIDR: "192.0.2.0/29"}, "192.0.2.2-192.0.2.4", "192.0.2.2-192.0.2.3", "192.0.2.4"},
+		{"all skipped", SpaceSpec{CIDR: "192.0.2.0/29"}, "192.0.2.2-192.0.2.3", "192.0.2.2-192.0.2.3", ""},
+		{"gateway never returned", SpaceSpec{CIDR: "192.0.2.0/29", Gateway: "192.0.2.2"}, "192.0.2.2-192.0.2.3", "", "192.0.2.3"},
+		{"second range of the space", SpaceSpec{IPAddresses: []string{"192.0.2.10", "198.51.100.0/30"}}, "198.51.100.1", "", "198.51.100.1"},
+		{"IPv6 in a /64", SpaceSpec{CIDR: "2001:db8::/64"}, "2001:db8::ffff", "", "2001:db8::ffff"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			s, err := ParseSpace(tc.space)
+			if err != nil {
+				t.Fatal(err)
+			}
+			x := NewIndex()
+			if tc.held != "" {
+				for _, a := range addrs(t, tc.held) {
+					x.Add(a)
+				}
+			}
+			var skip []netip.Addr
+			if tc.skip != "" {
+				skip = addrs(t, tc.skip)
+			}
+			got, ok := x.First(s, func(a netip.Addr) bool { return slices.Contains(skip, a) })
+			switch {
+			case tc.want == "" && ok:
+				t.Errorf("First = %s, want none", got)
+			case tc.want != "" && (!ok || got.String() != tc.want):
+				t.Errorf("First = %s, %v; want %s", got, ok, tc.want)
+			}
+		})
+	}
+}

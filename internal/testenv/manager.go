@@ -2,6 +2,7 @@ package testenv
 
 import (
 	"context"
+	"os"
 	"testing"
 	"time"
 
@@ -9,6 +10,7 @@ import (
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/config"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/crossplane/crossplane-runtime/v2/pkg/controller"
@@ -38,8 +40,13 @@ func (e *Env) StartManager(ctx context.Context, setup SetupFunc) (<-chan error, 
 	if err != nil {
 		return nil, err
 	}
+	log := logging.NewNopLogger()
+	if os.Getenv("PROVIDER_IPAM_TEST_LOG") != "" {
+		// For debugging a test: the controllers' logs on stderr.
+		log = logging.NewLogrLogger(zap.New(zap.UseDevMode(true)))
+	}
 	o := controller.Options{
-		Logger:                  logging.NewNopLogger(),
+		Logger:                  log,
 		GlobalRateLimiter:       ratelimiter.NewGlobal(1000),
 		PollInterval:            time.Minute,
 		MaxConcurrentReconciles: 10,

@@ -52,9 +52,11 @@ func (s AddressSpace) Spec() ipam.SpaceSpec {
 	return ipam.SpaceSpec{CIDR: s.CIDR, IPAddresses: s.IPAddresses, Gateway: s.Gateway, Prefix: int(s.Prefix)}
 }
 
-// FinalizerInUse is put on a reservation by the pool that hands its
-// addresses to machines, while any machine holds one. crossplane-runtime's
-// managed reconciler does not delete the external resource of a managed
-// resource that has finalizers other than its own, so a reservation with it
-// keeps its addresses until the machines release them.
+// FinalizerInUse says machines hold addresses. An IPPool puts it on itself
+// and on the Reservations it hands out from while any machine holds one of
+// their addresses (crossplane-runtime's managed reconciler does not delete
+// the external resource of a managed resource with finalizers other than
+// its own), and the ledger puts it on the Allocation of every address a
+// pool leases from a Reservation, so that no shrink or deletion frees it
+// under a machine. It is the only in-use finalizer of provider-ipam.
 const FinalizerInUse = "ipam.provider-ipam.io/in-use"

@@ -4,10 +4,13 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
-// FinalizerInUse is set on an IPPool, and on every object its
-// reservationRefs name, while any IPAddress of the pool exists: the
-// reservation controllers refuse to release addresses a machine still holds.
-const FinalizerInUse = "ipam.provider-ipam.io/in-use"
+// AnnotationRequestedAddress on an IPAddressClaim asks its pool for one
+// specific address. It is granted when the pool may hand it out and nobody
+// holds it; otherwise the claim is not bound and says why.
+const AnnotationRequestedAddress = "ipam.provider-ipam.io/requested-address"
+
+// MaxReuseGracePeriodSeconds bounds a pool's reuse grace period: one day.
+const MaxReuseGracePeriodSeconds = 86400
 
 // Pool condition types and reasons.
 const (
@@ -24,19 +27,21 @@ const (
 	ReasonFinalizerError = "FinalizerError"
 )
 
-// A ReservationRef names a managed resource in the pool's namespace whose
-// addresses the pool hands out, e.g. an in-cluster or Infoblox Reservation.
+// A ReservationRef names a Reservation of provider-ipam in the pool's
+// namespace whose addresses the pool hands out: an in-cluster or an Infoblox
+// one. It has no namespace: a pool never reaches into another namespace.
+// +kubebuilder:validation:XValidation:rule="self.kind == 'Reservation' && (self.apiVersion == 'incluster.ipam.provider-ipam.io/v1alpha1' || self.apiVersion == 'infoblox.ipam.provider-ipam.io/v1alpha1')",message="must name a Reservation of provider-ipam: apiVersion incluster.ipam.provider-ipam.io/v1alpha1 or infoblox.ipam.provider-ipam.io/v1alpha1, kind Reservation"
 type ReservationRef struct {
-	// APIVersion of the referenced object, e.g.
-	// incluster.ipam.provider-ipam.io/v1alpha1.
+	// APIVersion of the Reservation: incluster.ipam.provider-ipam.io/v1alpha1
+	// or infoblox.ipam.provider-ipam.io/v1alpha1.
 	// +kubebuilder:validation:MinLength=1
-	// +kubebuilder:validation:MaxLength=317
+	// +kubebuilder:validation:MaxLength=64
 	APIVersion string `json:"apiVersion"`
-	// Kind of the referenced object, e.g. Reservation.
+	// Kind of the referenced object: Reservation.
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=63
 	Kind string `json:"kind"`
-	// Name of the referenced object, in the pool's namespace.
+	// Name of the Reservation, in the pool's namespace.
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=253
 	Name string `json:"name"`
@@ -72,13 +77,25 @@ type IPPoolSpec struct {
 	// +kubebuilder:validation:XValidation:rule="isIP(self)",message="must be an IP address"
 	Gateway string `json:"gateway,omitempty"`
 
-	// ReservationRefs are the managed resources holding these addresses.
-	// While any address of the pool is handed out, each carries the
-	// ipam.provider-ipam.io/in-use finalizer so that it cannot release them.
+	// ReservationRefs are the Reservations holding these addresses: the pool
+	// hands out only what they hold, according to the ledger (in-cluster)
+	// and their status (Infoblox). While any address of the pool is handed
+	// out, each carries the ipam.provider-ipam.io/in-use finalizer. Without
+	// references the pool draws each address from the in-cluster ledger
+	// itself, as its holder.
 	// +optional
 	// +listType=atomic
 	// +kubebuilder:validation:MaxItems=64
 	ReservationRefs []ReservationRef `json:"reservationRefs,omitempty"`
+
+	// ReuseGracePeriodSeconds keeps an address a machine gave back out of
+	// everyone's reach for this long before it may be handed out again, so
+	// that ARP caches and rolling upgrades never see one address on two
+	// machines. 0 (the default) hands it out again at once.
+	// +optional
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=86400
+	ReuseGracePeriodSeconds int32 `json:"reuseGracePeriodSeconds,omitempty"`
 }
 
 // IPPoolStatus is what the pool has handed out.
@@ -100,6 +117,10 @@ type IPPoolStatus struct {
 	// Free is the number of addresses still available.
 	// +optional
 	Free int64 `json:"free"`
+	// Cooling is the number of addresses given back that wait out the
+	// reuse grace period.
+	// +optional
+	Cooling int64 `json:"cooling,omitempty"`
 
 	// InUse are the addresses handed out, as sorted addresses and ranges
 	// ("192.0.2.10-192.0.2.12"): a composition shrinking the pool gives back
@@ -121,7 +142,9 @@ type IPPoolStatus struct {
 // An IPPool hands out a cluster's reserved addresses to its machines through
 // Cluster API's IPAM contract: reference it from an IPAddressClaim's poolRef
 // ({apiGroup: ipam.provider-ipam.io, kind: IPPool, name}) and provider-ipam
-// creates the IPAddress. No address is handed out twice.
+// creates the IPAddress, named like the claim. Every address handed out is
+// leased in the in-cluster ledger, so no two pools in any namespaces hand
+// out the same address.
 // +kubebuilder:printcolumn:name="TOTAL",type="integer",JSONPath=".status.total"
 // +kubebuilder:printcolumn:name="USED",type="integer",JSONPath=".status.used"
 // +kubebuilder:printcolumn:name="FREE",type="integer",JSONPath=".status.free"
@@ -131,7 +154,6 @@ type IPPoolStatus struct {
 // +kubebuilder:printcolumn:name="AGE",type="date",JSONPath=".metadata.creationTimestamp"
 // +kubebuilder:subresource:status
 // +kubebuilder:resource:scope=Namespaced,categories={ipam,cluster-api},shortName=ipp
-// +kubebuilder:validation:XValidation:rule="size(self.metadata.name) <= 200",message="name must be at most 200 characters: IPAddresses are named <pool>.<address>"
 type IPPool struct {
 	metav1.TypeMeta   `json:",inline"`
 	metav1.ObjectMeta `json:"metadata,omitempty"`

@@ -84,7 +84,18 @@ type Ledger struct {
 	synced func() bool
 
 	mu    sync.Mutex
-	index *ipam.Index
+	index *ipam.Index // every held address
+	// What the watch says of each Allocation, and indexes of it for pools:
+	// per Reservation the addresses a pool may lease, the leases by claim
+	// and by pool, and the marks without a lease.
+	state   map[netip.Addr]entry
+	avail   map[types.UID]*ipam.Index
+	byClaim map[types.UID]netip.Addr
+	byPool  map[types.UID]map[netip.Addr]Lease
+	bare    map[netip.Addr]types.UID
+	// pending are Reservation addresses this process is leasing now.
+	pending map[netip.Addr]struct{}
+	onFree  []func(netip.Addr)
 }
 
 // New returns a Ledger that writes with c, confirms with r (uncached) and
@@ -100,9 +111,14 @@ func New(ctx context.Context, c client.Client, r client.Reader, ca cache.Cache) 
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", errGetInformer, err)
 	}
-	l := &Ledger{client: c, reader: r, cache: ca, index: ipam.NewIndex()}
+	l := &Ledger{
+		client: c, reader: r, cache: ca, index: ipam.NewIndex(),
+		state: map[netip.Addr]entry{}, avail: map[types.UID]*ipam.Index{}, byClaim: map[types.UID]netip.Addr{},
+		byPool: map[types.UID]map[netip.Addr]Lease{}, bare: map[netip.Addr]types.UID{}, pending: map[netip.Addr]struct{}{},
+	}
 	reg, err := inf.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
-		AddFunc: func(o any) { l.observe(o, true) },
+		AddFunc:    func(o any) { l.observe(o, true) },
+		UpdateFunc: func(_, o any) { l.observe(o, true) },
 		DeleteFunc: func(o any) {
 			if t, ok := o.(toolscache.DeletedFinalStateUnknown); ok {
 				o = t.Obj
@@ -117,6 +133,8 @@ func New(ctx context.Context, c client.Client, r client.Reader, ca cache.Cache) 
 	return l, nil
 }
 
+// observe records what the watch (or a write of this process) says of an
+// Allocation: held, or gone.
 func (l *Ledger) observe(o any, held bool) {
 	al, ok := o.(*v1alpha1.Allocation)
 	if !ok {
@@ -127,11 +145,22 @@ func (l *Ledger) observe(o any, held bool) {
 		return // Not written by this package; never a candidate either way.
 	}
 	l.mu.Lock()
-	defer l.mu.Unlock()
+	was := l.forget(a)
+	free := !held
 	if held {
 		l.index.Add(a)
+		e := entryOf(al)
+		l.remember(a, e)
+		free = e.available() && !was.available() || was.lease != nil && e.lease == nil
 	} else {
 		l.index.Remove(a)
+	}
+	fns := l.onFree
+	l.mu.Unlock()
+	if free {
+		for _, fn := range fns {
+			fn(a)
+		}
 	}
 }
 

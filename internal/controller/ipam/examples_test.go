@@ -15,8 +15,8 @@ import (
 	"k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	commonv1alpha1 "github.com/provider-ipam/provider-ipam/apis/common/v1alpha1"
 	inclusterv1alpha1 "github.com/provider-ipam/provider-ipam/apis/incluster/v1alpha1"
-	"github.com/provider-ipam/provider-ipam/apis/ipam/v1alpha1"
 	"github.com/provider-ipam/provider-ipam/internal/testenv"
 )
 
@@ -61,13 +61,13 @@ func TestExamples(t *testing.T) {
 		if err != nil {
 			return false, err
 		}
-		if b["cluster-a-cp-0-0-0"] != "capi-nodes.10.0.2.10" {
+		if a := addresses(t, "team-a")["capi-nodes/10.0.2.10"]; b["cluster-a-cp-0-0-0"] == "" || a.Spec.ClaimRef.Name != "cluster-a-cp-0-0-0" {
 			return false, fmt.Errorf("bound: %v", b)
 		}
 		r := &inclusterv1alpha1.Reservation{}
 		if err := kube.Get(ctx, client.ObjectKey{Namespace: "team-a", Name: "capi-nodes"}, r); err != nil {
 			return false, err
 		}
-		return hasFinalizer(r, v1alpha1.FinalizerInUse), nil
+		return hasFinalizer(r, commonv1alpha1.FinalizerInUse), nil
 	})
 }

@@ -3,7 +3,9 @@ package ipam_test
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -73,7 +75,7 @@ func TestExhaustionAndRelease(t *testing.T) {
 	ns := namespace(t, "exhaustion")
 	startProvider(t)
 	// Five usable addresses: .1 is the gateway.
-	create(t, ippool(ns, "nodes", "192.0.2.1", 24, "192.0.2.1-192.0.2.6"))
+	create(t, ippool(ns, "nodes", "10.1.1.1", 24, "10.1.1.1-10.1.1.6"))
 	createClaims(t, ns, "nodes", "m", 10)
 
 	bound, waiting := settle(t, ns, 5, 10)
@@ -87,11 +89,11 @@ func TestExhaustionAndRelease(t *testing.T) {
 		t.Fatalf("%d IPAddresses, want 5: %v", len(addrs), addrs)
 	}
 	for k, a := range addrs {
-		if a.Spec.Address == "192.0.2.1" {
+		if a.Spec.Address == "10.1.1.1" {
 			t.Errorf("the gateway was handed out: %s", k)
 		}
-		if a.Spec.Gateway != "192.0.2.1" || a.Spec.Prefix == nil || *a.Spec.Prefix != 24 {
-			t.Errorf("%s: gateway %q prefix %v, want 192.0.2.1/24", k, a.Spec.Gateway, a.Spec.Prefix)
+		if a.Spec.Gateway != "10.1.1.1" || a.Spec.Prefix == nil || *a.Spec.Prefix != 24 {
+			t.Errorf("%s: gateway %q prefix %v, want 10.1.1.1/24", k, a.Spec.Gateway, a.Spec.Prefix)
 		}
 		if bound[a.Spec.ClaimRef.Name] != a.Name {
 			t.Errorf("%s: claim %s records %q", a.Name, a.Spec.ClaimRef.Name, bound[a.Spec.ClaimRef.Name])
@@ -111,15 +113,16 @@ func TestExhaustionAndRelease(t *testing.T) {
 	})
 
 	// Deleting a bound claim frees its address for a waiting one.
-	var gone, freed string
-	for c, a := range bound {
-		gone, freed = c, a
+	var gone string
+	for c := range bound {
+		gone = c
 		break
 	}
 	addr := &capiipamv1beta2.IPAddress{}
-	if err := kube.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: freed}, addr); err != nil {
+	if err := kube.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: bound[gone]}, addr); err != nil {
 		t.Fatal(err)
 	}
+	freed := addr.Spec.Address
 	if err := kube.Delete(context.Background(), claim(ns, gone, "nodes")); err != nil {
 		t.Fatal(err)
 	}
@@ -131,14 +134,11 @@ func TestExhaustionAndRelease(t *testing.T) {
 		if len(b) != 5 || len(w) != 4 {
 			return false, fmt.Errorf("%d bound, %d waiting", len(b), len(w))
 		}
-		a := &capiipamv1beta2.IPAddress{}
-		if err := kube.Get(ctx, client.ObjectKey{Namespace: ns, Name: freed}, a); err != nil {
-			return false, err
+		a, ok := addresses(t, ns)["nodes/"+freed]
+		if !ok || a.UID == addr.UID || a.Spec.ClaimRef.Name == gone {
+			return false, fmt.Errorf("%s not handed out again: %+v", freed, a.ObjectMeta)
 		}
-		if a.UID == addr.UID || a.Spec.ClaimRef.Name == gone {
-			return false, fmt.Errorf("%s still held by %s", freed, gone)
-		}
-		if _, waitingStill := w[a.Spec.ClaimRef.Name]; waitingStill || b[a.Spec.ClaimRef.Name] != freed {
+		if b[a.Spec.ClaimRef.Name] != a.Name {
 			return false, fmt.Errorf("%s not recorded by %s", freed, a.Spec.ClaimRef.Name)
 		}
 		return true, nil
@@ -155,7 +155,7 @@ func TestTwoReplicasNoDuplicate(t *testing.T) {
 	startProvider(t)
 	startProvider(t)
 	// 20 usable addresses for 25 claims.
-	create(t, ippool(ns, "nodes", "198.51.100.1", 24, "198.51.100.1-198.51.100.21"))
+	create(t, ippool(ns, "nodes", "10.1.2.1", 24, "10.1.2.1-10.1.2.21"))
 	createClaims(t, ns, "nodes", "m", 25)
 	bound, _ := settle(t, ns, 20, 25)
 	addrs := addresses(t, ns)
@@ -174,20 +174,24 @@ func TestTwoReplicasNoDuplicate(t *testing.T) {
 func TestIPv6(t *testing.T) {
 	ns := namespace(t, "ipv6")
 	startProvider(t)
-	// 2001:db8:: is the subnet-router anycast address, ::1 the gateway.
-	create(t, ippool(ns, "v6", "2001:db8::1", 64, "2001:db8::-2001:db8::4"))
+	// 2001:db8:1:: is the subnet-router anycast address, ::1 the gateway.
+	create(t, ippool(ns, "v6", "2001:db8:1::1", 64, "2001:db8:1::-2001:db8:1::4"))
 	createClaims(t, ns, "v6", "m", 4)
 	settle(t, ns, 3, 4)
-	got := map[string]string{}
+	var got []string
 	for _, a := range addresses(t, ns) {
-		got[a.Spec.Address] = a.Name
+		if a.Name != a.Spec.ClaimRef.Name {
+			t.Errorf("IPAddress %s of claim %s: not named like its claim", a.Name, a.Spec.ClaimRef.Name)
+		}
+		got = append(got, a.Spec.Address)
+		// The ledger holds each, in the expanded form of its name.
+		name := strings.ReplaceAll(netip.MustParseAddr(a.Spec.Address).StringExpanded(), ":", "-")
+		if al, err := allocation(context.Background(), name); err != nil || al == nil || al.Spec.Lease == nil {
+			t.Errorf("%s not leased in the ledger: %+v %v", a.Spec.Address, al, err)
+		}
 	}
-	want := map[string]string{
-		"2001:db8::2": "v6.2001-0db8-0000-0000-0000-0000-0000-0002",
-		"2001:db8::3": "v6.2001-0db8-0000-0000-0000-0000-0000-0003",
-		"2001:db8::4": "v6.2001-0db8-0000-0000-0000-0000-0000-0004",
-	}
-	if fmt.Sprint(got) != fmt.Sprint(want) {
+	slices.Sort(got)
+	if want := []string{"2001:db8:1::2", "2001:db8:1::3", "2001:db8:1::4"}; !slices.Equal(got, want) {
 		t.Errorf("addresses %v, want %v", got, want)
 	}
 }
@@ -223,11 +227,11 @@ func TestInUseFinalizer(t *testing.T) {
 				if err := kube.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, r); err != nil {
 					return false, err
 				}
-				if hasFinalizer(r, v1alpha1.FinalizerInUse) != want {
+				if hasFinalizer(r, commonv1alpha1.FinalizerInUse) != want {
 					return false, fmt.Errorf("reservation %s finalizers %v", name, r.Finalizers)
 				}
 			}
-			if p := getPool(t, ns, "nodes"); hasFinalizer(p, v1alpha1.FinalizerInUse) != want {
+			if p := getPool(t, ns, "nodes"); hasFinalizer(p, commonv1alpha1.FinalizerInUse) != want {
 				return false, fmt.Errorf("pool finalizers %v", p.Finalizers)
 			}
 			return true, nil
@@ -293,7 +297,7 @@ func TestInUseFinalizer(t *testing.T) {
 		if err := kube.Get(ctx, client.ObjectKey{Namespace: ns, Name: "a"}, r); err != nil {
 			return false, err
 		}
-		if hasFinalizer(r, v1alpha1.FinalizerInUse) {
+		if hasFinalizer(r, commonv1alpha1.FinalizerInUse) {
 			return false, fmt.Errorf("reservation a finalizers %v", r.Finalizers)
 		}
 		if err := kube.Get(ctx, client.ObjectKey{Namespace: ns, Name: "b"}, r); !kerrors.IsNotFound(err) {
@@ -329,7 +333,7 @@ func TestMissingReservation(t *testing.T) {
 func TestClusterRules(t *testing.T) {
 	ns := namespace(t, "cluster")
 	startProvider(t)
-	create(t, ippool(ns, "nodes", "192.0.2.1", 24, "192.0.2.0/28"))
+	create(t, ippool(ns, "nodes", "10.1.3.1", 24, "10.1.3.0/28"))
 
 	paused := claim(ns, "paused", "nodes")
 	paused.Annotations = map[string]string{"cluster.x-k8s.io/paused": ""}
@@ -388,19 +392,34 @@ func cluster(t *testing.T, ns, name string, paused bool) {
 	create(t, u)
 }
 
+// refPool is a pool referencing an object of apiVersion and kind.
+func refPool(ns, name, apiVersion, kind string) *v1alpha1.IPPool {
+	p := ippool(ns, name, "", 24, "192.0.2.10")
+	p.Spec.ReservationRefs = []v1alpha1.ReservationRef{{APIVersion: apiVersion, Kind: kind, Name: "x"}}
+	return p
+}
+
+func withGrace(p *v1alpha1.IPPool, seconds int32) *v1alpha1.IPPool {
+	p.Spec.ReuseGracePeriodSeconds = seconds
+	return p
+}
+
 func TestPoolValidation(t *testing.T) {
 	ns := namespace(t, "validation")
 	cases := map[string]struct {
 		pool *v1alpha1.IPPool
 		want string
 	}{
-		"MixedFamilies":  {ippool(ns, "mixed", "", 24, "192.0.2.10", "2001:db8::1"), "one IP family"},
-		"GatewayFamily":  {ippool(ns, "gw", "2001:db8::1", 24, "192.0.2.10"), "same IP family"},
-		"PrefixTooLong":  {ippool(ns, "prefix", "", 33, "192.0.2.10"), "longer than the address family"},
-		"NotAnAddress":   {ippool(ns, "bad", "", 24, "192.0.2.300"), "must be an IP address, a CIDR or a range"},
-		"NoAddresses":    {ippool(ns, "empty", "", 24), "addresses"},
-		"NameTooLong":    {ippool(ns, strings.Repeat("a", 201), "", 24, "192.0.2.10"), "at most 200 characters"},
-		"GatewayInvalid": {ippool(ns, "gwbad", "nope", 24, "192.0.2.10"), "must be an IP address"},
+		"MixedFamilies":   {ippool(ns, "mixed", "", 24, "192.0.2.10", "2001:db8::1"), "one IP family"},
+		"GatewayFamily":   {ippool(ns, "gw", "2001:db8::1", 24, "192.0.2.10"), "same IP family"},
+		"PrefixTooLong":   {ippool(ns, "prefix", "", 33, "192.0.2.10"), "longer than the address family"},
+		"NotAnAddress":    {ippool(ns, "bad", "", 24, "192.0.2.300"), "must be an IP address, a CIDR or a range"},
+		"NoAddresses":     {ippool(ns, "empty", "", 24), "addresses"},
+		"ForeignRefKind":  {refPool(ns, "kind", inclusterv1alpha1.SchemeGroupVersion.String(), "Allocation"), "must name a Reservation of provider-ipam"},
+		"ForeignRefGroup": {refPool(ns, "group", "v1", "Secret"), "must name a Reservation of provider-ipam"},
+		"CAPIPoolRef":     {refPool(ns, "capi", "ipam.cluster.x-k8s.io/v1alpha2", "InClusterIPPool"), "must name a Reservation of provider-ipam"},
+		"GraceTooLong":    {withGrace(ippool(ns, "grace", "", 24, "192.0.2.10"), 86401), "reuseGracePeriodSeconds"},
+		"GatewayInvalid":  {ippool(ns, "gwbad", "nope", 24, "192.0.2.10"), "must be an IP address"},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -412,49 +431,82 @@ func TestPoolValidation(t *testing.T) {
 	}
 }
 
-// TestRecoversAndDedupes starts the provider on what a crash (an IPAddress
-// created, not recorded) and a race between replicas (two IPAddresses for
-// one claim) leave behind.
+// TestRecoversAndDedupes starts the provider on what crashes and earlier
+// versions leave behind: a lease with no IPAddress (a crash between the
+// two), an IPAddress named like its claim but not recorded (a crash before
+// the status write), an IPAddress of an earlier version (named after the
+// pool and the address) with no lease, and a stray IPAddress of that
+// claim which it does not record (a race between replicas then).
 func TestRecoversAndDedupes(t *testing.T) {
 	ns := namespace(t, "recover")
-	p := ippool(ns, "nodes", "192.0.2.1", 24, "192.0.2.0/28")
+	ctx := context.Background()
+	p := ippool(ns, "nodes", "10.1.4.1", 24, "10.1.4.0/28")
 	create(t, p)
-	crashed, raced := claim(ns, "crashed", "nodes"), claim(ns, "raced", "nodes")
-	create(t, crashed)
-	create(t, raced)
-	left := func(c *capiipamv1beta2.IPAddressClaim, addr string) {
-		a := &capiipamv1beta2.IPAddress{
+	crashed, unrecorded, legacy := claim(ns, "crashed", "nodes"), claim(ns, "unrecorded", "nodes"), claim(ns, "legacy", "nodes")
+	for _, c := range []*capiipamv1beta2.IPAddressClaim{crashed, unrecorded, legacy} {
+		create(t, c)
+	}
+	lease := func(c *capiipamv1beta2.IPAddressClaim, addr string) {
+		create(t, &inclusterv1alpha1.Allocation{
+			ObjectMeta: metav1.ObjectMeta{Name: addr},
+			Spec: inclusterv1alpha1.AllocationSpec{
+				Address: addr,
+				Owner:   inclusterv1alpha1.AllocationOwner{APIVersion: v1alpha1.SchemeGroupVersion.String(), Kind: v1alpha1.IPPoolKind, Namespace: ns, Name: "nodes", UID: string(p.UID)},
+				Lease: &inclusterv1alpha1.AllocationLease{
+					Namespace: ns, Pool: inclusterv1alpha1.LeaseHolder{Name: "nodes", UID: string(p.UID)},
+					Claim: &inclusterv1alpha1.LeaseHolder{Name: c.Name, UID: string(c.UID)}, LeasedAt: metav1.Now(),
+				},
+			},
+		})
+	}
+	left := func(c *capiipamv1beta2.IPAddressClaim, name, addr string) {
+		create(t, &capiipamv1beta2.IPAddress{
 			ObjectMeta: metav1.ObjectMeta{
-				Namespace: ns, Name: pool.AddressName("nodes", netip.MustParseAddr(addr)),
+				Namespace: ns, Name: name, Finalizers: []string{pool.FinalizerProtectAddress},
 				Labels: map[string]string{pool.LabelClaimUID: string(c.UID), pool.LabelPoolUID: string(p.UID)},
 			},
 			Spec: capiipamv1beta2.IPAddressSpec{
 				ClaimRef: capiipamv1beta2.IPAddressClaimReference{Name: c.Name},
 				PoolRef:  capiipamv1beta2.IPPoolReference{APIGroup: v1alpha1.Group, Kind: v1alpha1.IPPoolKind, Name: "nodes"},
-				Address:  addr, Prefix: ptr.To[int32](24), Gateway: "192.0.2.1",
+				Address:  addr, Prefix: ptr.To[int32](24), Gateway: "10.1.4.1",
 			},
-		}
-		create(t, a)
+		})
 	}
-	left(crashed, "192.0.2.9")
-	left(raced, "192.0.2.11")
-	left(raced, "192.0.2.10")
+	lease(crashed, "10.1.4.9")
+	lease(unrecorded, "10.1.4.11")
+	left(unrecorded, "unrecorded", "10.1.4.11")
+	left(legacy, "nodes.10.1.4.12", "10.1.4.12")
+	left(legacy, "nodes.10.1.4.14", "10.1.4.14")
+	legacy.Status.AddressRef.Name = "nodes.10.1.4.12"
+	if err := kube.Status().Update(ctx, legacy); err != nil {
+		t.Fatal(err)
+	}
 
 	startProvider(t)
-	eventually(t, 30*time.Second, "claims recorded, extra deleted", func(ctx context.Context) (bool, error) {
+	eventually(t, 45*time.Second, "claims recorded, the stray deleted, every address leased once", func(ctx context.Context) (bool, error) {
 		b, _, err := claimsState(ctx, ns)
 		if err != nil {
 			return false, err
 		}
-		if b["crashed"] != "nodes.192.0.2.9" || b["raced"] != "nodes.192.0.2.10" {
+		if b["crashed"] != "crashed" || b["unrecorded"] != "unrecorded" || b["legacy"] != "nodes.10.1.4.12" {
 			return false, fmt.Errorf("bound %v", b)
 		}
-		l := &capiipamv1beta2.IPAddressList{}
-		if err := kube.List(ctx, l, client.InNamespace(ns)); err != nil {
-			return false, err
+		got := map[string]string{}
+		for _, a := range addresses(t, ns) {
+			got[a.Name] = a.Spec.Address
 		}
-		if len(l.Items) != 2 {
-			return false, fmt.Errorf("%d IPAddresses", len(l.Items))
+		if want := map[string]string{"crashed": "10.1.4.9", "unrecorded": "10.1.4.11", "nodes.10.1.4.12": "10.1.4.12"}; !maps.Equal(got, want) {
+			return false, fmt.Errorf("IPAddresses %v, want %v", got, want)
+		}
+		for addr, c := range map[string]string{"10.1.4.9": "crashed", "10.1.4.11": "unrecorded", "10.1.4.12": "legacy"} {
+			al, err := allocation(ctx, addr)
+			if err != nil || al == nil || al.Spec.Lease == nil || al.Spec.Lease.Claim == nil || al.Spec.Lease.Claim.Name != c {
+				return false, fmt.Errorf("allocation of %s: %+v %v, want leased to %s", addr, al, err, c)
+			}
+		}
+		al, err := allocation(ctx, "10.1.4.14")
+		if err != nil || al != nil {
+			return false, fmt.Errorf("the stray's 10.1.4.14 still held: %+v %v", al, err)
 		}
 		return true, nil
 	})

@@ -121,9 +121,11 @@ func TestScaleDownKeepsAddressesOfMachines(t *testing.T) {
 			return false, err
 		}
 		cond := meta.FindStatusCondition(c.Status.Conditions, capiipamv1beta2.IPAddressClaimReadyCondition)
-		return cond != nil && cond.Reason == capiipamv1beta2.IPAddressClaimReadyPoolExhaustedReason &&
-			strings.Contains(cond.Message, "198.51.100.5 no longer held by its reservations"), nil
+		return cond != nil && cond.Reason == capiipamv1beta2.IPAddressClaimReadyPoolExhaustedReason, nil
 	})
+	if _, ok := addresses(t, ns)["nodes/198.51.100.5"]; ok {
+		t.Error("the address the reservation gave back was handed out")
+	}
 	if err := kube.Delete(ctx, claim(ns, "late", "nodes")); err != nil {
 		t.Fatal(err)
 	}
@@ -231,8 +233,8 @@ func TestDroppedReservationInUseStaysProtected(t *testing.T) {
 	createClaims(t, ns, "nodes", "m", 2)
 	bound, _ := settle(t, ns, 2, 2)
 	var onB string
-	for c, a := range bound {
-		if strings.HasSuffix(a, ".203.0.113.41") {
+	for c := range bound {
+		if addresses(t, ns)["nodes/203.0.113.41"].Spec.ClaimRef.Name == c {
 			onB = c
 		}
 	}
@@ -242,7 +244,7 @@ func TestDroppedReservationInUseStaysProtected(t *testing.T) {
 		if err := kube.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, r); err != nil {
 			return false, err
 		}
-		return hasFinalizer(r, v1alpha1.FinalizerInUse), nil
+		return hasFinalizer(r, commonv1alpha1.FinalizerInUse), nil
 	}
 	eventually(t, 30*time.Second, "both reservations protected", func(ctx context.Context) (bool, error) {
 		a, err := protected(ctx, "a")

@@ -1,41 +1,78 @@
 package ipaddressclaim
 
 import (
+	"net/netip"
+	"slices"
 	"testing"
+	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	capiipamv1beta2 "sigs.k8s.io/cluster-api/api/ipam/v1beta2"
+
+	"github.com/provider-ipam/provider-ipam/internal/ipam"
 )
 
-func TestPick(t *testing.T) {
-	addr := func(n string) capiipamv1beta2.IPAddress {
-		return capiipamv1beta2.IPAddress{ObjectMeta: metav1.ObjectMeta{Name: n}}
+func TestWaiters(t *testing.T) {
+	space := func(cidr string) ipam.Space {
+		s, err := ipam.ParseSpace(ipam.SpaceSpec{CIDR: cidr})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
 	}
+	key := func(n string) types.NamespacedName { return types.NamespacedName{Namespace: "ns", Name: n} }
 	cases := map[string]struct {
-		addrs     []string
-		recorded  string
-		keep      string
-		extraSize int
+		wait  map[string]string // claim -> pool
+		wake  func(w *waiters)
+		woken []string
 	}{
-		"One":              {[]string{"p.192.0.2.3"}, "", "p.192.0.2.3", 0},
-		"RecordedWins":     {[]string{"p.192.0.2.2", "p.192.0.2.3"}, "p.192.0.2.3", "p.192.0.2.3", 1},
-		"FirstByName":      {[]string{"p.192.0.2.3", "p.192.0.2.2"}, "", "p.192.0.2.2", 1},
-		"RecordedElsewise": {[]string{"p.192.0.2.3", "p.192.0.2.2"}, "p.192.0.2.9", "p.192.0.2.2", 1},
+		"AddressInThePool": {
+			wait:  map[string]string{"a": "p", "b": "q"},
+			wake:  func(w *waiters) { w.wakeFor(netip.MustParseAddr("192.0.2.5")) },
+			woken: []string{"a"},
+		},
+		"AddressElsewhere": {
+			wait:  map[string]string{"a": "p"},
+			wake:  func(w *waiters) { w.wakeFor(netip.MustParseAddr("203.0.113.5")) },
+			woken: nil,
+		},
+		"PoolChanged": {
+			wait:  map[string]string{"a": "p", "b": "p", "c": "q"},
+			wake:  func(w *waiters) { w.wake(key("p")) },
+			woken: []string{"a", "b"},
+		},
+		"Dropped": {
+			wait:  map[string]string{"a": "p", "b": "p"},
+			wake:  func(w *waiters) { w.drop(key("a")); w.wake(key("p")) },
+			woken: []string{"b"},
+		},
 	}
+	spaces := map[string]ipam.Space{"p": space("192.0.2.0/24"), "q": space("198.51.100.0/24")}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
-			var in []capiipamv1beta2.IPAddress
-			for _, n := range tc.addrs {
-				in = append(in, addr(n))
+			w := newWaiters()
+			for c, p := range tc.wait {
+				w.add(key(p), key(c), spaces[p])
 			}
-			keep, extra := pick(in, tc.recorded)
-			if keep.Name != tc.keep || len(extra) != tc.extraSize {
-				t.Errorf("pick = %s + %d extra, want %s + %d", keep.Name, len(extra), tc.keep, tc.extraSize)
-			}
-			for _, e := range extra {
-				if e.Name == keep.Name {
-					t.Errorf("kept %s is also an extra", keep.Name)
+			tc.wake(w)
+			var got []string
+			for range tc.woken {
+				select {
+				case e := <-w.events:
+					got = append(got, e.Object.GetName())
+				case <-time.After(5 * time.Second):
+					t.Fatalf("woken %v, want %v", got, tc.woken)
 				}
+			}
+			select {
+			case e := <-w.events:
+				t.Errorf("%s woken too", e.Object.GetName())
+			case <-time.After(50 * time.Millisecond):
+			}
+			slices.Sort(got)
+			if !slices.Equal(got, tc.woken) {
+				t.Errorf("woken %v, want %v", got, tc.woken)
 			}
 		})
 	}

@@ -1,17 +1,19 @@
 // Package ipaddressclaim implements Cluster API's IPAM contract for
-// IPPools: for every IPAddressClaim whose poolRef names an IPPool, it
-// creates the IPAddress, and deletes it when the claim goes.
+// IPPools: for every IPAddressClaim whose poolRef names an IPPool, it leases
+// an address in the in-cluster ledger and creates the IPAddress, and gives
+// both back when the claim goes.
 //
-// No address is handed out twice: an IPAddress is named after its pool and
-// its address (pool.AddressName), so the API server refuses a second one,
-// whichever goroutine or replica creates it. CAPI suggests naming it like
-// the claim; consumers (CAPV) follow the claim's status.addressRef, which
-// is what the contract requires. A claim's own IPAddress is found by label
-// (its UID) on the API server itself before anything is allocated, so a
-// crash between creating the IPAddress and recording it never hands a claim
-// a second address; two replicas racing on one claim both may create one,
-// and the status write, fenced on resourceVersion, lets only one be
-// recorded: the other is deleted once that record is read back.
+// The ledger is the one arbiter: every address handed out is an Allocation
+// named after the address, leased to the claim's UID, so no two pools in any
+// namespaces hand out one address, whichever goroutine or replica tries.
+// The IPAddress is named like its claim, so a claim can never get two: of
+// two replicas racing on one claim, one creates it and the other gives its
+// lease back. A crash between leasing and creating the IPAddress loses
+// nothing: the claim's next reconcile finds its lease by UID.
+//
+// Each claim costs three writes (the lease, the IPAddress, the claim's
+// status) and reads only the cache: the pool, its Reservations, the
+// Cluster, and the ledger's index, fed by a watch.
 package ipaddressclaim
 
 import (
@@ -19,15 +21,13 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"slices"
 	"time"
 
 	"k8s.io/apimachinery/pkg/api/equality"
 	kerrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
 	clusterv1 "sigs.k8s.io/cluster-api/api/core/v1beta2"
 	capiipamv1beta2 "sigs.k8s.io/cluster-api/api/ipam/v1beta2"
@@ -35,19 +35,26 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	"github.com/crossplane/crossplane-runtime/v2/pkg/controller"
 	"github.com/crossplane/crossplane-runtime/v2/pkg/logging"
 
+	inclusterv1alpha1 "github.com/provider-ipam/provider-ipam/apis/incluster/v1alpha1"
 	"github.com/provider-ipam/provider-ipam/apis/ipam/v1alpha1"
+	"github.com/provider-ipam/provider-ipam/internal/clients/incluster"
 	"github.com/provider-ipam/provider-ipam/internal/controller/ipam/pool"
 	"github.com/provider-ipam/provider-ipam/internal/ipam"
 )
 
-// FinalizerReleaseAddress keeps a claim until its IPAddress is deleted.
+// FinalizerReleaseAddress was put on claims by earlier versions; it is
+// removed when such a claim goes. The IPAddress's protecting finalizer and
+// its owner reference to the claim now guarantee the release: the address
+// cannot vanish unseen, and nothing else needs the claim to linger.
 const FinalizerReleaseAddress = "ipam.provider-ipam.io/release-address"
 
 // ReasonWaitingForCluster says the claim's Cluster does not exist (yet):
@@ -55,9 +62,8 @@ const FinalizerReleaseAddress = "ipam.provider-ipam.io/release-address"
 const ReasonWaitingForCluster = "WaitingForCluster"
 
 // recheck is how often a claim waiting on something not watched looks
-// again: its Cluster (paused or not found; Clusters are not watched since
-// the provider must run where the Cluster CRD is absent too) or its pool's
-// reservations (of any kind).
+// again (a paused or missing Cluster), and how long a claim waiting for an
+// address waits at most for a wake-up.
 const recheck = 30 * time.Second
 
 const (
@@ -65,31 +71,35 @@ const (
 	errGetCluster    = "cannot get the claim's Cluster"
 	errGetPool       = "cannot get IPPool"
 	errListAddrs     = "cannot list IPAddresses"
-	errListClaims    = "cannot list IPAddressClaims"
 	errCreateAddr    = "cannot create IPAddress"
 	errDeleteAddr    = "cannot delete IPAddress"
 	errGetAddr       = "cannot get IPAddress"
-	errAddFinalizer  = "cannot add the claim's finalizer"
 	errRemFinalizer  = "cannot remove a finalizer"
 	errUpdateStatus  = "cannot update the claim's status"
+	errReturn        = "cannot give the address back to the ledger"
 	errPoolNotFound  = "IPPool %q not found"
 	errPoolDeleting  = "IPPool %q is being deleted"
 	errPoolInvalid   = "IPPool %q is invalid: %v"
 	errPoolNotSecure = "IPPool %q cannot protect its reservations: %v"
+	errRequested     = "annotation " + v1alpha1.AnnotationRequestedAddress + ": %v"
+	errNameTaken     = "IPAddress %q of an earlier claim of this name is still being deleted"
 )
 
 // Setup adds a controller that reconciles IPAddressClaims on IPPools. The
 // pool indexes must be registered (pool.SetupIndexes).
-func Setup(mgr ctrl.Manager, o controller.Options, locks *pool.Locks) error {
+func Setup(mgr ctrl.Manager, o controller.Options, l *incluster.Ledger, guards *pool.Guards) error {
 	name := "ipaddressclaim/" + v1alpha1.Group
+	w := newWaiters()
 	r := &Reconciler{
-		kube:  mgr.GetClient(),
-		apis:  mgr.GetAPIReader(),
-		fin:   pool.Finalizers{Client: mgr.GetClient(), Reader: mgr.GetAPIReader()},
-		marks: pool.Marks{Client: mgr.GetClient(), Reader: mgr.GetAPIReader()},
-		locks: locks,
-		log:   o.Logger.WithValues("controller", name),
+		kube:    mgr.GetClient(),
+		apis:    mgr.GetAPIReader(),
+		fin:     pool.Finalizers{Client: mgr.GetClient(), Reader: mgr.GetAPIReader()},
+		ledger:  l,
+		guards:  guards,
+		waiters: w,
+		log:     o.Logger.WithValues("controller", name),
 	}
+	l.OnFree(w.wakeFor)
 	ours := predicate.NewPredicateFuncs(func(o client.Object) bool {
 		c, ok := o.(*capiipamv1beta2.IPAddressClaim)
 		return ok && pool.Ours(c.Spec.PoolRef)
@@ -98,52 +108,38 @@ func Setup(mgr ctrl.Manager, o controller.Options, locks *pool.Locks) error {
 		Named(name).
 		WithOptions(o.ForControllerRuntime()).
 		For(&capiipamv1beta2.IPAddressClaim{}, builder.WithPredicates(ours)).
-		Watches(&capiipamv1beta2.IPAddress{}, handler.EnqueueRequestsFromMapFunc(r.addressToClaims)).
-		Watches(&v1alpha1.IPPool{}, handler.EnqueueRequestsFromMapFunc(r.poolToClaims)).
+		Watches(&capiipamv1beta2.IPAddress{}, handler.EnqueueRequestsFromMapFunc(addressToClaim)).
+		Watches(&v1alpha1.IPPool{}, handler.Funcs{
+			CreateFunc: func(_ context.Context, e event.CreateEvent, _ workqueueAdder) {
+				w.wake(client.ObjectKeyFromObject(e.Object))
+			},
+			UpdateFunc: func(_ context.Context, e event.UpdateEvent, _ workqueueAdder) {
+				w.wake(client.ObjectKeyFromObject(e.ObjectNew))
+			},
+		}).
+		WatchesRawSource(source.Channel(w.events, &handler.EnqueueRequestForObject{})).
 		Complete(r)
 }
 
 // Reconciler reconciles one IPAddressClaim.
 type Reconciler struct {
-	kube  client.Client
-	apis  client.Reader // the API server itself, for reads that must not be stale
-	fin   pool.Finalizers
-	marks pool.Marks
-	locks *pool.Locks
-	log   logging.Logger
+	kube    client.Client
+	apis    client.Reader // the API server itself, for reads that must not be stale
+	fin     pool.Finalizers
+	ledger  *incluster.Ledger
+	guards  *pool.Guards
+	waiters *waiters
+	log     logging.Logger
 }
 
-// addressToClaims wakes an IPAddress's claim (to clean up after it) and,
-// since an address may have been freed, the claims of its pool still waiting
-// for one.
-func (r *Reconciler) addressToClaims(ctx context.Context, o client.Object) []reconcile.Request {
+// addressToClaim wakes an IPAddress's claim: to record it, or to clean up
+// after a claim that is gone.
+func addressToClaim(_ context.Context, o client.Object) []reconcile.Request {
 	a, ok := o.(*capiipamv1beta2.IPAddress)
 	if !ok || !pool.Ours(a.Spec.PoolRef) {
 		return nil
 	}
-	reqs := r.waiting(ctx, a.Namespace, a.Spec.PoolRef.Name)
-	return append(reqs, reconcile.Request{NamespacedName: client.ObjectKey{Namespace: a.Namespace, Name: a.Spec.ClaimRef.Name}})
-}
-
-// poolToClaims wakes the claims waiting on a pool that changed.
-func (r *Reconciler) poolToClaims(ctx context.Context, o client.Object) []reconcile.Request {
-	return r.waiting(ctx, o.GetNamespace(), o.GetName())
-}
-
-// waiting lists the claims of a pool that have no address yet.
-func (r *Reconciler) waiting(ctx context.Context, ns, poolName string) []reconcile.Request {
-	l := &capiipamv1beta2.IPAddressClaimList{}
-	if err := r.kube.List(ctx, l, client.InNamespace(ns), client.MatchingFields{pool.IndexPool: poolName}); err != nil {
-		r.log.Info(errListClaims, "error", err)
-		return nil
-	}
-	var out []reconcile.Request
-	for _, c := range l.Items {
-		if c.Status.AddressRef.Name == "" {
-			out = append(out, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&c)})
-		}
-	}
-	return out
+	return []reconcile.Request{{NamespacedName: client.ObjectKey{Namespace: a.Namespace, Name: a.Spec.ClaimRef.Name}}}
 }
 
 // Reconcile hands the claim an address, or takes it back.
@@ -151,14 +147,15 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 	c := &capiipamv1beta2.IPAddressClaim{}
 	if err := r.kube.Get(ctx, req.NamespacedName, c); err != nil {
 		if kerrors.IsNotFound(err) {
-			return reconcile.Result{}, r.releaseOrphans(ctx, req.NamespacedName)
+			r.waiters.drop(req.NamespacedName)
+			return r.releaseOrphans(ctx, req.NamespacedName)
 		}
 		return reconcile.Result{}, fmt.Errorf("%s: %w", errGetClaim, err)
 	}
 	if !pool.Ours(c.Spec.PoolRef) {
 		return reconcile.Result{}, nil
 	}
-	found, paused, err := r.cluster(ctx, c)
+	found, paused, err := r.cluster(ctx, c.Namespace, clusterName(c), c.Annotations)
 	if err != nil {
 		return reconcile.Result{}, err
 	}
@@ -166,71 +163,63 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 		return reconcile.Result{RequeueAfter: recheck}, nil
 	}
 	if !c.DeletionTimestamp.IsZero() {
+		r.waiters.drop(req.NamespacedName)
 		return reconcile.Result{}, r.release(ctx, c)
 	}
 	if !found {
 		return reconcile.Result{RequeueAfter: recheck}, r.setReady(ctx, c, nil, ReasonWaitingForCluster,
 			fmt.Sprintf("Cluster %q not found", clusterName(c)))
 	}
-	if !controllerutil.ContainsFinalizer(c, FinalizerReleaseAddress) {
-		orig := c.DeepCopy()
-		controllerutil.AddFinalizer(c, FinalizerReleaseAddress)
-		if err := r.kube.Patch(ctx, c, client.MergeFromWithOptions(orig, client.MergeFromWithOptimisticLock{})); err != nil {
-			return reconcile.Result{}, fmt.Errorf("%s: %w", errAddFinalizer, err)
-		}
+	a, err := r.own(ctx, c)
+	if err != nil {
+		return reconcile.Result{}, err
 	}
-
-	// The claim's own IPAddresses, from the API server: the cache may not
-	// have seen one created by the last reconcile.
-	own := &capiipamv1beta2.IPAddressList{}
-	if err := r.apis.List(ctx, own, client.InNamespace(c.Namespace), client.MatchingLabels{pool.LabelClaimUID: string(c.UID)}); err != nil {
-		return reconcile.Result{}, fmt.Errorf("%s: %w", errListAddrs, err)
+	if a != nil {
+		r.waiters.drop(req.NamespacedName)
+		return reconcile.Result{}, r.setReady(ctx, c, a, clusterv1.ReadyReason, "")
 	}
-	switch len(own.Items) {
-	case 0:
-		return r.allocate(ctx, c)
-	case 1:
-		return reconcile.Result{}, r.setReady(ctx, c, &own.Items[0], clusterv1.ReadyReason, "")
-	default:
-		return r.dedupe(ctx, c, own.Items)
-	}
+	return r.allocate(ctx, c)
 }
 
-// dedupe resolves a race between replicas that each created an IPAddress
-// for c. Only an IPAddress the claim does not record is deleted, and what it
-// records is read from the API server: a stale copy could name none, and
-// the one deleted could be the one another replica just recorded.
-func (r *Reconciler) dedupe(ctx context.Context, c *capiipamv1beta2.IPAddressClaim, own []capiipamv1beta2.IPAddress) (reconcile.Result, error) {
-	fresh := &capiipamv1beta2.IPAddressClaim{}
-	if err := r.apis.Get(ctx, client.ObjectKeyFromObject(c), fresh); err != nil {
-		return reconcile.Result{}, fmt.Errorf("%s: %w", errGetClaim, err)
+// own returns the claim's IPAddress: the one its status records (an
+// earlier version named them after the pool and the address), else the one
+// named like the claim; nil if it has none. An IPAddress of the claim's name
+// that belongs to an earlier claim of that name is an error to retry: it
+// goes once its claim is released.
+func (r *Reconciler) own(ctx context.Context, c *capiipamv1beta2.IPAddressClaim) (*capiipamv1beta2.IPAddress, error) {
+	names := []string{c.Name}
+	if n := c.Status.AddressRef.Name; n != "" && n != c.Name {
+		names = []string{n, c.Name}
 	}
-	keep, extra := pick(own, fresh.Status.AddressRef.Name)
-	if keep.Name != fresh.Status.AddressRef.Name {
-		// Record one first (fenced on resourceVersion); the extras go on
-		// the reconcile that this status write triggers.
-		return reconcile.Result{}, r.setReady(ctx, fresh, &keep, clusterv1.ReadyReason, "")
-	}
-	for i := range extra {
-		if err := r.deleteAddress(ctx, &extra[i]); err != nil {
-			return reconcile.Result{}, err
+	for _, name := range names {
+		a := &capiipamv1beta2.IPAddress{}
+		key := client.ObjectKey{Namespace: c.Namespace, Name: name}
+		err := r.kube.Get(ctx, key, a)
+		if kerrors.IsNotFound(err) && name == c.Status.AddressRef.Name {
+			// Recorded, so it was created: the cache lags.
+			err = r.apis.Get(ctx, key, a)
+		}
+		switch {
+		case kerrors.IsNotFound(err):
+			continue
+		case err != nil:
+			return nil, fmt.Errorf("%s %s: %w", errGetAddr, name, err)
+		case a.Labels[pool.LabelClaimUID] == string(c.UID):
+			return a, nil
 		}
 	}
-	return reconcile.Result{}, r.setReady(ctx, fresh, &keep, clusterv1.ReadyReason, "")
+	return nil, nil
 }
 
-// allocate creates an IPAddress for c with the lowest free address of its
-// pool.
+// allocate leases an address for c from its pool and creates the
+// IPAddress.
 func (r *Reconciler) allocate(ctx context.Context, c *capiipamv1beta2.IPAddressClaim) (reconcile.Result, error) {
 	key := client.ObjectKey{Namespace: c.Namespace, Name: c.Spec.PoolRef.Name}
-	unlock := r.locks.Lock(key)
-	defer unlock()
-	// The pool as the API server has it, read under the pool's lock: from
-	// a stale copy Protect could put the in-use finalizer back on a
-	// reservation the pool controller has just let go, for good.
+	ck := client.ObjectKeyFromObject(c)
 	p := &v1alpha1.IPPool{}
-	if err := r.apis.Get(ctx, key, p); err != nil {
+	if err := r.kube.Get(ctx, key, p); err != nil {
 		if kerrors.IsNotFound(err) {
+			r.waiters.add(key, ck, ipam.Space{})
 			return reconcile.Result{}, r.setReady(ctx, c, nil, capiipamv1beta2.IPAddressClaimReadyPoolNotReadyReason, fmt.Sprintf(errPoolNotFound, key.Name))
 		}
 		return reconcile.Result{}, fmt.Errorf("%s: %w", errGetPool, err)
@@ -240,91 +229,134 @@ func (r *Reconciler) allocate(ctx context.Context, c *capiipamv1beta2.IPAddressC
 	}
 	space, err := ipam.ParseSpace(pool.Space(p))
 	if err != nil {
+		r.waiters.add(key, ck, ipam.Space{})
 		return reconcile.Result{}, r.setReady(ctx, c, nil, capiipamv1beta2.IPAddressClaimReadyPoolNotReadyReason, fmt.Sprintf(errPoolInvalid, key.Name, err))
 	}
-
-	// The reservations are protected before the address is handed out, so
-	// that they can never be released under a machine.
-	if err := r.fin.Protect(ctx, p); err != nil {
+	var want netip.Addr
+	if s, ok := c.Annotations[v1alpha1.AnnotationRequestedAddress]; ok {
+		if want, err = ipam.ParseAddr(v1alpha1.AnnotationRequestedAddress, s); err != nil {
+			return reconcile.Result{}, r.setReady(ctx, c, nil, capiipamv1beta2.IPAddressClaimReadyAllocationFailedReason, fmt.Sprintf(errRequested, err))
+		}
+	}
+	b, err := pool.Resolve(ctx, r.kube, p)
+	if err != nil {
+		return reconcile.Result{}, err
+	}
+	if b.Unavailable != nil {
+		r.waiters.add(key, ck, ipam.Space{})
+		return reconcile.Result{RequeueAfter: recheck}, r.setReady(ctx, c, nil, capiipamv1beta2.IPAddressClaimReadyPoolNotReadyReason, fmt.Sprintf(errPoolNotSecure, key.Name, b.Unavailable))
+	}
+	unlock, err := r.protect(ctx, p, b)
+	if err != nil {
 		if serr := r.setReady(ctx, c, nil, capiipamv1beta2.IPAddressClaimReadyPoolNotReadyReason, fmt.Sprintf(errPoolNotSecure, key.Name, err)); serr != nil {
 			return reconcile.Result{}, serr
 		}
 		var ue *pool.UnavailableError
 		if errors.As(err, &ue) {
-			// Reported; the pool's status changing wakes the claim sooner.
+			r.waiters.add(key, ck, ipam.Space{})
 			return reconcile.Result{RequeueAfter: recheck}, nil
 		}
 		return reconcile.Result{}, err
 	}
+	defer unlock()
 
-	l := &capiipamv1beta2.IPAddressList{}
-	if err := r.kube.List(ctx, l, client.InNamespace(c.Namespace), client.MatchingFields{pool.IndexPool: p.Name}); err != nil {
-		return reconcile.Result{}, fmt.Errorf("%s: %w", errListAddrs, err)
+	addr, err := r.ledger.Lease(ctx, incluster.LeaseRequest{
+		Namespace: p.Namespace,
+		Pool:      inclusterv1alpha1.LeaseHolder{Name: p.Name, UID: string(p.UID)},
+		Claim:     inclusterv1alpha1.LeaseHolder{Name: c.Name, UID: string(c.UID)},
+		Label:     "IPPool " + p.Name, Space: space,
+		Reservations: b.Reservations, Elsewhere: b.Elsewhere, Draw: b.Draw, Want: want,
+	})
+	var exhausted *ipam.ExhaustedError
+	var refused *incluster.RefusedError
+	switch {
+	case errors.As(err, &exhausted):
+		r.waiters.add(key, ck, space)
+		return reconcile.Result{RequeueAfter: recheck}, r.setReady(ctx, c, nil, capiipamv1beta2.IPAddressClaimReadyPoolExhaustedReason, exhausted.Error())
+	case errors.As(err, &refused):
+		r.waiters.add(key, ck, space)
+		return reconcile.Result{RequeueAfter: recheck}, r.setReady(ctx, c, nil, capiipamv1beta2.IPAddressClaimReadyAllocationFailedReason, refused.Error())
+	case err != nil:
+		return reconcile.Result{}, err
 	}
-	held := ipam.NewIndex()
-	for _, a := range l.Items {
-		if ip, err := netip.ParseAddr(a.Spec.Address); err == nil {
-			held.Add(ip)
+
+	a := newAddress(c, p, space, addr)
+	err = r.kube.Create(ctx, a)
+	if kerrors.IsAlreadyExists(err) {
+		return r.raced(ctx, c, a)
+	}
+	if err != nil {
+		// The lease stays: the next attempt finds it.
+		return reconcile.Result{}, fmt.Errorf("%s %s: %w", errCreateAddr, a.Name, err)
+	}
+	r.waiters.drop(ck)
+	return reconcile.Result{}, r.setReady(ctx, c, a, clusterv1.ReadyReason, "")
+}
+
+// raced handles an IPAddress of c's name that exists already: created by
+// another replica for c (c keeps that one and gives its own lease back), or
+// left by an earlier claim of the same name that is still being released.
+func (r *Reconciler) raced(ctx context.Context, c *capiipamv1beta2.IPAddressClaim, mine *capiipamv1beta2.IPAddress) (reconcile.Result, error) {
+	cur := &capiipamv1beta2.IPAddress{}
+	if err := r.apis.Get(ctx, client.ObjectKeyFromObject(mine), cur); err != nil {
+		return reconcile.Result{}, fmt.Errorf("%s %s: %w", errGetAddr, mine.Name, err)
+	}
+	if cur.Labels[pool.LabelClaimUID] != string(c.UID) {
+		// Its deletion wakes this claim; the lease waits for it.
+		return reconcile.Result{RequeueAfter: recheck}, r.setReady(ctx, c, nil, capiipamv1beta2.IPAddressClaimReadyAllocationFailedReason, fmt.Sprintf(errNameTaken, cur.Name))
+	}
+	if cur.Spec.Address != mine.Spec.Address {
+		if err := r.ledger.Return(ctx, netip.MustParseAddr(mine.Spec.Address), c.UID, false); err != nil {
+			return reconcile.Result{}, fmt.Errorf("%s: %w", errReturn, err)
 		}
 	}
-	var unheld []netip.Addr
-	for {
-		free := held.Free(space, 1)
-		if len(free) == 0 {
-			e := &ipam.ExhaustedError{Space: "IPPool " + p.Name + " " + space.String(), Usable: space.Size(), Held: held.HeldIn(space), Requested: 1}
-			msg := e.Error()
-			if len(unheld) > 0 {
-				msg += fmt.Sprintf(" (%s no longer held by its reservations: released, or not reserved yet)", ipam.FormatAddrs(unheld))
-			}
-			return reconcile.Result{}, r.setReady(ctx, c, nil, capiipamv1beta2.IPAddressClaimReadyPoolExhaustedReason, msg)
-		}
-		// Marked in use first, so that a shrinking Reservation can no longer
-		// release it.
-		ok, err := r.marks.Mark(ctx, p, free[0])
-		if err != nil {
-			return reconcile.Result{}, err
-		}
-		if !ok {
-			unheld = append(unheld, free[0])
-			held.Add(free[0])
-			continue
-		}
-		a := newAddress(c, p, space, free[0])
-		err = r.kube.Create(ctx, a)
-		if kerrors.IsAlreadyExists(err) {
-			// Held, though the cache has not seen it yet: next one.
-			held.Add(free[0])
-			continue
-		}
-		if err != nil {
-			return reconcile.Result{}, fmt.Errorf("%s %s: %w", errCreateAddr, a.Name, err)
-		}
-		// Marked again, now that the IPAddress exists: another replica's
-		// sweep may have taken the mark between the two, and a shrink the
-		// address. Not held any more, it goes before anyone uses it.
-		if ok, err := r.marks.Mark(ctx, p, free[0]); err != nil || !ok {
-			if derr := r.deleteAddress(ctx, a); derr != nil {
-				return reconcile.Result{}, errors.Join(err, derr)
-			}
-			if err != nil {
-				return reconcile.Result{}, err
-			}
-			unheld = append(unheld, free[0])
-			held.Add(free[0])
-			continue
-		}
-		return reconcile.Result{}, r.setReady(ctx, c, a, clusterv1.ReadyReason, "")
+	return reconcile.Result{}, r.setReady(ctx, c, cur, clusterv1.ReadyReason, "")
+}
+
+// protect makes sure p and its Reservations carry the in-use finalizer
+// before an address is handed out, so that none can be released under a
+// machine. It returns with p's guard held shared, until the IPAddress
+// exists. The cache answers for most claims; the first claim of a pool, or
+// one after the pool controller let its Reservations go, protects them on
+// the API server.
+func (r *Reconciler) protect(ctx context.Context, p *v1alpha1.IPPool, b pool.Backing) (func(), error) {
+	unlock, released := r.guards.Shared(p.UID)
+	if b.Protected && !released {
+		return unlock, nil
 	}
+	unlock()
+	unlockX, setReleased := r.guards.Exclusive(p.UID)
+	// From the API server: a stale copy could put the finalizer back on a
+	// reservation the pool controller has just let go, for good.
+	fresh := &v1alpha1.IPPool{}
+	err := r.apis.Get(ctx, client.ObjectKeyFromObject(p), fresh)
+	if err == nil {
+		err = r.fin.Protect(ctx, fresh)
+	}
+	if err == nil {
+		setReleased(false)
+	}
+	unlockX()
+	if err != nil {
+		return nil, err
+	}
+	unlock, released = r.guards.Shared(p.UID)
+	if released {
+		// Released again in between: the caller retries.
+		unlock()
+		return nil, errors.New("the pool's reservations were released meanwhile")
+	}
+	return unlock, nil
 }
 
 // newAddress is the IPAddress handing addr from p to c, as the contract
-// describes it: owned by the claim (controller) and by the pool, protected
-// by a finalizer.
+// describes it: named like the claim, owned by the claim (controller) and by
+// the pool, protected by a finalizer.
 func newAddress(c *capiipamv1beta2.IPAddressClaim, p *v1alpha1.IPPool, space ipam.Space, addr netip.Addr) *capiipamv1beta2.IPAddress {
 	a := &capiipamv1beta2.IPAddress{
 		ObjectMeta: metav1.ObjectMeta{
 			Namespace: c.Namespace,
-			Name:      pool.AddressName(p.Name, addr),
+			Name:      c.Name,
 			Labels: map[string]string{
 				pool.LabelPoolUID:  string(p.UID),
 				pool.LabelClaimUID: string(c.UID),
@@ -345,39 +377,19 @@ func newAddress(c *capiipamv1beta2.IPAddressClaim, p *v1alpha1.IPPool, space ipa
 			ClaimRef: capiipamv1beta2.IPAddressClaimReference{Name: c.Name},
 			PoolRef:  pool.Ref(p),
 			Address:  addr.String(),
-			Prefix:   ptr.To(int32(space.Prefix())),
+			Prefix:   ptr.To(int32(space.Prefix())), //nolint:gosec // A prefix length fits.
 			Gateway:  p.Spec.Gateway,
 		},
 	}
-	if cn, ok := c.Labels[clusterv1.ClusterNameLabel]; ok {
+	if cn := clusterName(c); cn != "" {
 		a.Labels[clusterv1.ClusterNameLabel] = cn
 	}
 	return a
 }
 
-// pick chooses the IPAddress a claim keeps among those it holds: the one
-// its status names, else the first by name. The others are extras from a
-// race between replicas.
-func pick(addrs []capiipamv1beta2.IPAddress, recorded string) (keep capiipamv1beta2.IPAddress, extra []capiipamv1beta2.IPAddress) {
-	slices.SortFunc(addrs, func(a, b capiipamv1beta2.IPAddress) int {
-		switch {
-		case a.Name == recorded:
-			return -1
-		case b.Name == recorded:
-			return 1
-		case a.Name < b.Name:
-			return -1
-		case a.Name > b.Name:
-			return 1
-		}
-		return 0
-	})
-	return addrs[0], addrs[1:]
-}
-
 // setReady records the claim's Ready condition and address (addr nil: none
-// yet). The write is fenced on resourceVersion: of two replicas that each
-// created an IPAddress for the claim, only one records its own.
+// yet). The write is fenced on resourceVersion, so that a stale copy never
+// overwrites what another replica recorded.
 func (r *Reconciler) setReady(ctx context.Context, c *capiipamv1beta2.IPAddressClaim, addr *capiipamv1beta2.IPAddress, reason, msg string) error {
 	want := c.DeepCopy()
 	cond := metav1.Condition{
@@ -398,15 +410,32 @@ func (r *Reconciler) setReady(ctx context.Context, c *capiipamv1beta2.IPAddressC
 	return nil
 }
 
-// release deletes the claim's IPAddresses, then lets the claim go.
+// release gives back the claim's address and deletes its IPAddress, then
+// removes the finalizer earlier versions put on claims.
 func (r *Reconciler) release(ctx context.Context, c *capiipamv1beta2.IPAddressClaim) error {
-	own := &capiipamv1beta2.IPAddressList{}
-	if err := r.apis.List(ctx, own, client.InNamespace(c.Namespace), client.MatchingLabels{pool.LabelClaimUID: string(c.UID)}); err != nil {
+	l := &capiipamv1beta2.IPAddressList{}
+	if err := r.kube.List(ctx, l, client.InNamespace(c.Namespace), client.MatchingFields{pool.IndexClaim: c.Name}); err != nil {
 		return fmt.Errorf("%s: %w", errListAddrs, err)
 	}
-	for i := range own.Items {
-		if err := r.deleteAddress(ctx, &own.Items[i]); err != nil {
+	a, err := r.own(ctx, c)
+	if err != nil {
+		return err
+	}
+	if a != nil {
+		l.Items = append(l.Items, *a)
+	}
+	for i := range l.Items {
+		if l.Items[i].Labels[pool.LabelClaimUID] != string(c.UID) {
+			continue
+		}
+		if err := r.deleteAddress(ctx, &l.Items[i]); err != nil {
 			return err
+		}
+	}
+	// A lease with no IPAddress (a crash in between): no machine used it.
+	if addr, ok := r.ledger.LeaseOf(c.UID); ok {
+		if err := r.ledger.Return(ctx, addr, c.UID, false); err != nil {
+			return fmt.Errorf("%s: %w", errReturn, err)
 		}
 	}
 	if !controllerutil.ContainsFinalizer(c, FinalizerReleaseAddress) {
@@ -420,71 +449,50 @@ func (r *Reconciler) release(ctx context.Context, c *capiipamv1beta2.IPAddressCl
 	return nil
 }
 
-// releaseOrphans deletes the IPAddresses of a claim that is gone, e.g. one
-// whose finalizer was removed by hand: their protecting finalizer would
-// otherwise keep the address forever.
-func (r *Reconciler) releaseOrphans(ctx context.Context, claim client.ObjectKey) error {
+// releaseOrphans releases the IPAddresses of a claim that is gone: deleted
+// with no finalizer left, or whose finalizer was removed by hand. Their
+// protecting finalizer keeps them until then. A paused Cluster keeps them
+// too, as the contract asks.
+func (r *Reconciler) releaseOrphans(ctx context.Context, claim client.ObjectKey) (reconcile.Result, error) {
 	l := &capiipamv1beta2.IPAddressList{}
 	if err := r.kube.List(ctx, l, client.InNamespace(claim.Namespace), client.MatchingFields{pool.IndexClaim: claim.Name}); err != nil {
-		return fmt.Errorf("%s: %w", errListAddrs, err)
+		return reconcile.Result{}, fmt.Errorf("%s: %w", errListAddrs, err)
 	}
 	if len(l.Items) == 0 {
-		return nil
+		return reconcile.Result{}, nil
 	}
 	// The cache may lag behind a claim another replica just served: only
 	// the API server may say it is gone.
 	c := &metav1.PartialObjectMetadata{}
 	c.SetGroupVersionKind(capiipamv1beta2.GroupVersion.WithKind("IPAddressClaim"))
-	var live string
+	var live types.UID
 	switch err := r.apis.Get(ctx, claim, c); {
 	case err == nil:
-		live = string(c.UID)
+		live = c.UID
 	case !kerrors.IsNotFound(err):
-		return fmt.Errorf("%s: %w", errGetClaim, err)
+		return reconcile.Result{}, fmt.Errorf("%s: %w", errGetClaim, err)
 	}
 	for i := range l.Items {
-		if live != "" && l.Items[i].Labels[pool.LabelClaimUID] == live {
+		a := &l.Items[i]
+		if live != "" && a.Labels[pool.LabelClaimUID] == string(live) {
 			continue
 		}
-		if err := r.deleteAddress(ctx, &l.Items[i]); err != nil {
-			return err
+		_, paused, err := r.cluster(ctx, a.Namespace, a.Labels[clusterv1.ClusterNameLabel], nil)
+		if err != nil {
+			return reconcile.Result{}, err
+		}
+		if paused {
+			return reconcile.Result{RequeueAfter: recheck}, nil
+		}
+		if err := r.deleteAddress(ctx, a); err != nil {
+			return reconcile.Result{}, err
 		}
 	}
-	return nil
+	return reconcile.Result{}, nil
 }
 
-// deleteAddress takes the in-use mark off a's address, removes the
-// protecting finalizer from a and deletes it. The mark goes first: a is
-// kept until it is gone, so a crash in between only repeats it.
 func (r *Reconciler) deleteAddress(ctx context.Context, a *capiipamv1beta2.IPAddress) error {
-	// Only a's own mark: a copy from the cache may be of an IPAddress
-	// already gone, whose name (pool and address) another claim holds now.
-	live := &capiipamv1beta2.IPAddress{}
-	switch err := r.apis.Get(ctx, client.ObjectKeyFromObject(a), live); {
-	case kerrors.IsNotFound(err):
-		return nil
-	case err != nil:
-		return fmt.Errorf("%s %s: %w", errGetAddr, a.Name, err)
-	case live.UID != a.UID:
-		return nil
-	}
-	a = live
-	if ip, err := netip.ParseAddr(a.Spec.Address); err == nil {
-		if err := r.marks.Unmark(ctx, a.Namespace, ip); err != nil {
-			return err
-		}
-	}
-	if controllerutil.ContainsFinalizer(a, pool.FinalizerProtectAddress) {
-		orig := a.DeepCopy()
-		controllerutil.RemoveFinalizer(a, pool.FinalizerProtectAddress)
-		if err := r.kube.Patch(ctx, a, client.MergeFromWithOptions(orig, client.MergeFromWithOptimisticLock{})); client.IgnoreNotFound(err) != nil {
-			return fmt.Errorf("%s from IPAddress %s: %w", errRemFinalizer, a.Name, err)
-		}
-	}
-	if err := r.kube.Delete(ctx, a, client.Preconditions{UID: &a.UID}); client.IgnoreNotFound(err) != nil && !kerrors.IsConflict(err) {
-		return fmt.Errorf("%s %s: %w", errDeleteAddr, a.Name, err)
-	}
-	return nil
+	return pool.DeleteAddress(ctx, r.kube, r.apis, r.ledger, a)
 }
 
 // clusterName is the claim's Cluster: spec.clusterName, else the
@@ -496,26 +504,25 @@ func clusterName(c *capiipamv1beta2.IPAddressClaim) string {
 	return c.Labels[clusterv1.ClusterNameLabel]
 }
 
-// cluster applies the contract's rules on the claim's Cluster: a paused
-// claim or Cluster is left alone, and nothing is allocated for a claim whose
-// Cluster does not exist. A claim naming no Cluster proceeds.
-func (r *Reconciler) cluster(ctx context.Context, c *capiipamv1beta2.IPAddressClaim) (found, paused bool, err error) {
-	if _, ok := c.Annotations[clusterv1.PausedAnnotation]; ok {
+// cluster applies the contract's rules on a claim's Cluster, read from the
+// cache: a paused claim (annotations) or Cluster is left alone, and nothing
+// is allocated for a claim whose Cluster does not exist. A claim naming no
+// Cluster proceeds, and so does one where the Cluster kind is not installed
+// (found false).
+func (r *Reconciler) cluster(ctx context.Context, ns, name string, annotations map[string]string) (found, paused bool, err error) {
+	if _, ok := annotations[clusterv1.PausedAnnotation]; ok {
 		return true, true, nil
 	}
-	name := clusterName(c)
 	if name == "" {
 		return true, false, nil
 	}
-	u := &unstructured.Unstructured{}
-	u.SetGroupVersionKind(schema.GroupVersionKind{Group: clusterv1.GroupVersion.Group, Version: clusterv1.GroupVersion.Version, Kind: "Cluster"})
-	if err := r.apis.Get(ctx, client.ObjectKey{Namespace: c.Namespace, Name: name}, u); err != nil {
+	cl := &clusterv1.Cluster{}
+	if err := r.kube.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, cl); err != nil {
 		if kerrors.IsNotFound(err) || meta.IsNoMatchError(err) {
 			return false, false, nil
 		}
 		return false, false, fmt.Errorf("%s %q: %w", errGetCluster, name, err)
 	}
-	_, annotated := u.GetAnnotations()[clusterv1.PausedAnnotation]
-	spec, _, _ := unstructured.NestedBool(u.Object, "spec", "paused")
-	return true, annotated || spec, nil
+	_, annotated := cl.Annotations[clusterv1.PausedAnnotation]
+	return true, annotated || ptr.Deref(cl.Spec.Paused, false), nil
 }

@@ -1,6 +1,9 @@
-// Package ippool reconciles IPPools: it keeps the in-use finalizer on a pool
-// and on the reservations it references while any of its addresses is
-// handed out, and reports how many addresses are used and free.
+// Package ippool reconciles IPPools: it keeps the ledger's leases in line
+// with the pool's IPAddresses (ending those a crash left, cooled-down ones
+// after the reuse grace period, and leasing again what lost its lease), it
+// keeps the in-use finalizer on a pool and on the reservations it
+// references while any of its addresses is handed out, and it reports how
+// many addresses are used, cooling and free.
 package ippool
 
 import (
@@ -18,10 +21,11 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/util/workqueue"
 	capiipamv1beta2 "sigs.k8s.io/cluster-api/api/ipam/v1beta2"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
@@ -31,11 +35,14 @@ import (
 	inclusterv1alpha1 "github.com/provider-ipam/provider-ipam/apis/incluster/v1alpha1"
 	infobloxv1alpha1 "github.com/provider-ipam/provider-ipam/apis/infoblox/v1alpha1"
 	"github.com/provider-ipam/provider-ipam/apis/ipam/v1alpha1"
+	"github.com/provider-ipam/provider-ipam/internal/clients/incluster"
 	"github.com/provider-ipam/provider-ipam/internal/controller/ipam/pool"
 	"github.com/provider-ipam/provider-ipam/internal/ipam"
 )
 
 const (
+	errGetClaim     = "cannot get IPAddressClaim"
+	errGetAddr      = "cannot get IPAddress"
 	errGetPool      = "cannot get IPPool"
 	errListPools    = "cannot list IPPools"
 	errListAddrs    = "cannot list the pool's IPAddresses"
@@ -43,30 +50,57 @@ const (
 	errUpdateStatus = "cannot update the pool's status"
 )
 
+// debounce is how long the pool waits after an IPAddress changed before
+// it recounts: a burst of claims costs one status write per second, not
+// one per claim.
+const debounce = time.Second
+
 // Setup adds a controller that reconciles IPPools. The pool indexes must be
 // registered (pool.SetupIndexes).
-func Setup(mgr ctrl.Manager, o controller.Options, locks *pool.Locks) error {
+func Setup(mgr ctrl.Manager, o controller.Options, l *incluster.Ledger, guards *pool.Guards) error {
 	name := "ippool/" + v1alpha1.Group
 	r := &Reconciler{
-		kube:  mgr.GetClient(),
-		apis:  mgr.GetAPIReader(),
-		fin:   pool.Finalizers{Client: mgr.GetClient(), Reader: mgr.GetAPIReader()},
-		marks: pool.Marks{Client: mgr.GetClient(), Reader: mgr.GetAPIReader()},
-		locks: locks,
-		log:   o.Logger.WithValues("controller", name),
-		poll:  o.PollInterval,
+		kube:   mgr.GetClient(),
+		apis:   mgr.GetAPIReader(),
+		fin:    pool.Finalizers{Client: mgr.GetClient(), Reader: mgr.GetAPIReader()},
+		ledger: l,
+		guards: guards,
+		log:    o.Logger.WithValues("controller", name),
+		poll:   o.PollInterval,
+	}
+	later := func(ctx context.Context, o client.Object, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+		for _, req := range addressToPool(ctx, o) {
+			q.AddAfter(req, debounce)
+		}
 	}
 	b := ctrl.NewControllerManagedBy(mgr).
 		Named(name).
 		WithOptions(o.ForControllerRuntime()).
 		For(&v1alpha1.IPPool{}).
-		Watches(&capiipamv1beta2.IPAddress{}, handler.EnqueueRequestsFromMapFunc(addressToPool))
-	// A reservation going away makes its pools unavailable at once; other
-	// kinds are noticed at the next poll.
-	for _, gvk := range []schema.GroupVersionKind{inclusterv1alpha1.ReservationGroupVersionKind, infobloxv1alpha1.ReservationGroupVersionKind} {
-		m := &metav1.PartialObjectMetadata{}
-		m.SetGroupVersionKind(gvk)
-		b = b.Watches(m, handler.EnqueueRequestsFromMapFunc(r.reservationToPools(gvk.GroupKind())), builder.OnlyMetadata)
+		Watches(&capiipamv1beta2.IPAddress{}, handler.Funcs{
+			CreateFunc: func(ctx context.Context, e event.CreateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+				later(ctx, e.Object, q)
+			},
+			UpdateFunc: func(ctx context.Context, e event.UpdateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+				later(ctx, e.ObjectNew, q)
+			},
+			DeleteFunc: func(ctx context.Context, e event.DeleteEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+				later(ctx, e.Object, q)
+			},
+			GenericFunc: func(ctx context.Context, e event.GenericEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+				later(ctx, e.Object, q)
+			},
+		})
+	// A reservation going away makes its pools unavailable at once. Whole
+	// objects, from the informers the Reservation controllers share: the
+	// pool reads them from there, and a separate metadata watch could run
+	// ahead of what it reads.
+	for _, o := range []client.Object{&inclusterv1alpha1.Reservation{}, &infobloxv1alpha1.Reservation{}} {
+		gk := inclusterv1alpha1.ReservationGroupVersionKind.GroupKind()
+		if _, ok := o.(*infobloxv1alpha1.Reservation); ok {
+			gk = infobloxv1alpha1.ReservationGroupVersionKind.GroupKind()
+		}
+		b = b.Watches(o, handler.EnqueueRequestsFromMapFunc(r.reservationToPools(gk)))
 	}
 	return b.Complete(r)
 }
@@ -98,70 +132,72 @@ func addressToPool(_ context.Context, o client.Object) []reconcile.Request {
 
 // Reconciler reconciles one IPPool.
 type Reconciler struct {
-	kube  client.Client
-	apis  client.Reader // the API server itself, for decisions that must not be stale
-	fin   pool.Finalizers
-	marks pool.Marks
-	locks *pool.Locks
-	log   logging.Logger
-	poll  time.Duration
+	kube   client.Client
+	apis   client.Reader // the API server itself, for decisions that must not be stale
+	fin    pool.Finalizers
+	ledger *incluster.Ledger
+	guards *pool.Guards
+	log    logging.Logger
+	poll   time.Duration
 }
 
-// Reconcile protects or releases the pool's reservations and writes its
-// status.
+// Reconcile brings the ledger in line with the pool's IPAddresses, protects
+// or releases the pool's reservations, and writes its status.
 func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
 	p := &v1alpha1.IPPool{}
 	if err := r.kube.Get(ctx, req.NamespacedName, p); err != nil {
 		return reconcile.Result{}, client.IgnoreNotFound(fmt.Errorf("%s: %w", errGetPool, err))
 	}
-	unlock := r.locks.Lock(req.NamespacedName)
-	defer unlock()
-
 	addrs := &capiipamv1beta2.IPAddressList{}
 	if err := r.kube.List(ctx, addrs, client.InNamespace(p.Namespace), client.MatchingFields{pool.IndexPool: p.Name}); err != nil {
 		return reconcile.Result{}, fmt.Errorf("%s: %w", errListAddrs, err)
 	}
-	used := len(addrs.Items)
-	if used == 0 {
-		// The cache may not have seen an IPAddress created a moment ago:
-		// the API server decides whether the reservations may go.
-		l, err := r.live(ctx, p)
-		if err != nil {
-			return reconcile.Result{}, err
-		}
-		addrs, used = l, len(l.Items)
+	b, err := pool.Resolve(ctx, r.kube, p)
+	if err != nil {
+		return reconcile.Result{}, err
 	}
-
-	if err := r.marks.Sweep(ctx, p, addressesOf(addrs.Items), r.fresh(p)); err != nil {
+	if addrs.Items, err = r.strays(ctx, addrs.Items); err != nil {
+		return reconcile.Result{}, err
+	}
+	next, err := r.sweep(ctx, p, b, addrs.Items)
+	if err != nil {
 		return reconcile.Result{}, err
 	}
 
 	want := p.DeepCopy()
 	var problem error
-	switch {
-	case used > 0:
+	if r.busy(p, addrs.Items) {
 		kept, err := r.unprotectDropped(ctx, p)
 		if err != nil {
 			return reconcile.Result{}, fmt.Errorf("%s: %w", errFinalizers, err)
 		}
+		unlock, released := r.guards.Shared(p.UID)
+		unlock()
 		// A pool being deleted cannot take new finalizers; it still has
 		// its own, set before its first address was handed out.
-		if p.DeletionTimestamp.IsZero() {
+		if p.DeletionTimestamp.IsZero() && (!b.Protected || released) {
 			problem = r.fin.Protect(ctx, p)
+		} else if b.Unavailable != nil {
+			problem = b.Unavailable
 		}
 		want.Status.ProtectedRefs = append(slices.Clone(p.Spec.ReservationRefs), kept...)
-	default:
-		problem = r.fin.Release(ctx, p, p.Status.ProtectedRefs)
-		if isUnavailableOrNil(problem) {
-			if !p.DeletionTimestamp.IsZero() {
-				// Released: the pool goes now.
-				return reconcile.Result{}, nil
-			}
+	} else {
+		live, done, err := r.release(ctx, p)
+		if err != nil {
+			return reconcile.Result{}, err
+		}
+		if done {
+			return reconcile.Result{}, nil
+		}
+		if live != nil {
+			addrs = live
+		} else {
+			problem = b.Unavailable.OrNil()
 			want.Status.ProtectedRefs = nil
 		}
 	}
 
-	setStatus(want, addrs.Items, problem)
+	setStatus(want, addrs.Items, r.cooling(p), problem)
 	if !equality.Semantic.DeepEqual(p.Status, want.Status) {
 		if err := r.kube.Status().Patch(ctx, want, client.MergeFrom(p)); err != nil && !kerrors.IsNotFound(err) {
 			return reconcile.Result{}, fmt.Errorf("%s: %w", errUpdateStatus, err)
@@ -172,7 +208,138 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 		return reconcile.Result{}, fmt.Errorf("%s: %w", errFinalizers, problem)
 	}
 	// Polled: references of kinds not watched change unseen.
-	return reconcile.Result{RequeueAfter: r.poll}, nil
+	after := r.poll
+	if next > 0 && next < after {
+		after = next
+	}
+	return reconcile.Result{RequeueAfter: after}, nil
+}
+
+// busy reports whether p hands anything out: an IPAddress, or a lease
+// (of a claim in flight, or cooling down).
+func (r *Reconciler) busy(p *v1alpha1.IPPool, addrs []capiipamv1beta2.IPAddress) bool {
+	return len(addrs) > 0 || len(r.ledger.Leases(p.UID)) > 0
+}
+
+// release lets p's reservations go once nothing is handed out, as the API
+// server says, with p's guard held alone so that no claim of this process
+// is between checking their protection and creating its IPAddress. It
+// returns the live IPAddresses if there turn out to be some, and done when
+// p, being deleted, may now go.
+func (r *Reconciler) release(ctx context.Context, p *v1alpha1.IPPool) (*capiipamv1beta2.IPAddressList, bool, error) {
+	unlock, setReleased := r.guards.Exclusive(p.UID)
+	defer unlock()
+	live, err := r.live(ctx, p)
+	if err != nil {
+		return nil, false, err
+	}
+	if len(live.Items) > 0 || len(r.ledger.Leases(p.UID)) > 0 {
+		return live, false, nil
+	}
+	err = r.fin.Release(ctx, p, p.Status.ProtectedRefs)
+	if !isUnavailableOrNil(err) {
+		return nil, false, fmt.Errorf("%s: %w", errFinalizers, err)
+	}
+	setReleased(true)
+	if !p.DeletionTimestamp.IsZero() {
+		r.guards.Forget(p.UID)
+		return nil, true, nil
+	}
+	return nil, false, nil
+}
+
+// sweep brings the ledger's leases of p in line with its IPAddresses. A
+// pool being deleted with no IPAddress left ends its cooling leases at once.
+func (r *Reconciler) sweep(ctx context.Context, p *v1alpha1.IPPool, b pool.Backing, addrs []capiipamv1beta2.IPAddress) (time.Duration, error) {
+	space, err := ipam.ParseSpace(pool.Space(p))
+	if err != nil {
+		return 0, nil // Reported by the status; nothing is handed out from it.
+	}
+	grace := time.Duration(p.Spec.ReuseGracePeriodSeconds) * time.Second
+	if !p.DeletionTimestamp.IsZero() && len(addrs) == 0 {
+		grace = 0
+	}
+	inUse := make(map[netip.Addr]incluster.Use, len(addrs))
+	for _, a := range addrs {
+		if ip, err := netip.ParseAddr(a.Spec.Address); err == nil && a.DeletionTimestamp.IsZero() {
+			inUse[ip] = incluster.Use{
+				Claim: inclusterv1alpha1.LeaseHolder{Name: a.Spec.ClaimRef.Name, UID: a.Labels[pool.LabelClaimUID]},
+				Since: a.CreationTimestamp.Time,
+			}
+		}
+	}
+	return incluster.Sweep{
+		Namespace: p.Namespace, Pool: inclusterv1alpha1.LeaseHolder{Name: p.Name, UID: string(p.UID)},
+		Label: "IPPool " + p.Name, Space: space, Grace: grace,
+		Reservations: b.Reservations, Elsewhere: b.Elsewhere, Draw: b.Draw,
+		InUse: inUse, Claim: r.claimState(p.Namespace), Now: time.Now(),
+	}.Run(ctx, r.ledger)
+}
+
+// claimState asks the API server about a lease's claim in namespace ns.
+func (r *Reconciler) claimState(ns string) func(context.Context, inclusterv1alpha1.LeaseHolder) (incluster.ClaimState, error) {
+	return func(ctx context.Context, h inclusterv1alpha1.LeaseHolder) (incluster.ClaimState, error) {
+		c := &capiipamv1beta2.IPAddressClaim{}
+		switch err := r.apis.Get(ctx, client.ObjectKey{Namespace: ns, Name: h.Name}, c); {
+		case kerrors.IsNotFound(err):
+			return incluster.ClaimState{}, nil
+		case err != nil:
+			return incluster.ClaimState{}, fmt.Errorf("%s: %w", errGetClaim, err)
+		case string(c.UID) != h.UID || !c.DeletionTimestamp.IsZero():
+			return incluster.ClaimState{}, nil
+		}
+		st := incluster.ClaimState{Exists: true}
+		if c.Status.AddressRef.Name == "" {
+			return st, nil
+		}
+		a := &capiipamv1beta2.IPAddress{}
+		switch err := r.apis.Get(ctx, client.ObjectKey{Namespace: ns, Name: c.Status.AddressRef.Name}, a); {
+		case kerrors.IsNotFound(err):
+			return st, nil
+		case err != nil:
+			return incluster.ClaimState{}, fmt.Errorf("%s: %w", errGetAddr, err)
+		}
+		st.Address, _ = netip.ParseAddr(a.Spec.Address)
+		return st, nil
+	}
+}
+
+// strays deletes IPAddresses of the pool that their claim, which exists,
+// does not record while it records another: left by a crash or a race in
+// versions that named IPAddresses after the pool and the address. Their
+// addresses go back to the ledger. The API server confirms each first. It
+// returns the other IPAddresses.
+func (r *Reconciler) strays(ctx context.Context, addrs []capiipamv1beta2.IPAddress) ([]capiipamv1beta2.IPAddress, error) {
+	stray := func(ctx context.Context, rd client.Reader, a *capiipamv1beta2.IPAddress) bool {
+		c := &capiipamv1beta2.IPAddressClaim{}
+		if err := rd.Get(ctx, client.ObjectKey{Namespace: a.Namespace, Name: a.Spec.ClaimRef.Name}, c); err != nil {
+			return false // Gone (the claim controller releases it), or unknown.
+		}
+		return string(c.UID) == a.Labels[pool.LabelClaimUID] && c.Status.AddressRef.Name != "" && c.Status.AddressRef.Name != a.Name
+	}
+	out := addrs[:0]
+	for i := range addrs {
+		a := &addrs[i]
+		if !stray(ctx, r.kube, a) || !stray(ctx, r.apis, a) {
+			out = append(out, *a)
+			continue
+		}
+		if err := pool.DeleteAddress(ctx, r.kube, r.apis, r.ledger, a); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// cooling lists the addresses of p's leases that cool down.
+func (r *Reconciler) cooling(p *v1alpha1.IPPool) []netip.Addr {
+	var out []netip.Addr
+	for _, ls := range r.ledger.Leases(p.UID) {
+		if ls.Cooling() {
+			out = append(out, ls.Address)
+		}
+	}
+	return out
 }
 
 // unprotectDropped takes the in-use finalizer off the reservations dropped
@@ -236,9 +403,10 @@ func addressesOf(addrs []capiipamv1beta2.IPAddress) []netip.Addr {
 // setStatus computes p's counts and Ready condition from the IPAddresses
 // handed out from it and the problem met putting or removing the in-use
 // finalizer.
-func setStatus(p *v1alpha1.IPPool, addrs []capiipamv1beta2.IPAddress, problem error) {
+func setStatus(p *v1alpha1.IPPool, addrs []capiipamv1beta2.IPAddress, cooling []netip.Addr, problem error) {
 	cond := metav1.Condition{Type: v1alpha1.ConditionReady, Status: metav1.ConditionTrue, Reason: v1alpha1.ReasonReady, ObservedGeneration: p.Generation}
 	p.Status.Used = int64(len(addrs))
+	p.Status.Cooling = int64(len(cooling))
 	inUse := addressesOf(addrs)
 	slices.SortFunc(inUse, netip.Addr.Compare)
 	inUse = slices.Compact(inUse)
@@ -253,6 +421,9 @@ func setStatus(p *v1alpha1.IPPool, addrs []capiipamv1beta2.IPAddress, problem er
 	} else {
 		held := ipam.NewIndex()
 		for _, ip := range inUse {
+			held.Add(ip)
+		}
+		for _, ip := range cooling {
 			held.Add(ip)
 		}
 		total := sp.Size()

@@ -78,7 +78,7 @@ func TestSetStatus(t *testing.T) {
 			if tc.deleting {
 				p.DeletionTimestamp = &now
 			}
-			setStatus(p, tc.addrs, tc.problem)
+			setStatus(p, tc.addrs, nil, tc.problem)
 			s := p.Status
 			if s.Total != tc.total || s.Used != tc.used || s.Free != tc.free {
 				t.Errorf("total/used/free = %d/%d/%d, want %d/%d/%d", s.Total, s.Used, s.Free, tc.total, tc.used, tc.free)

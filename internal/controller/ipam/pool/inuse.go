@@ -15,6 +15,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
+	commonv1alpha1 "github.com/provider-ipam/provider-ipam/apis/common/v1alpha1"
+	inclusterv1alpha1 "github.com/provider-ipam/provider-ipam/apis/incluster/v1alpha1"
+	infobloxv1alpha1 "github.com/provider-ipam/provider-ipam/apis/infoblox/v1alpha1"
 	"github.com/provider-ipam/provider-ipam/apis/ipam/v1alpha1"
 )
 
@@ -28,6 +31,9 @@ const (
 type UnavailableError struct {
 	Missing []v1alpha1.ReservationRef
 	Leaving []v1alpha1.ReservationRef
+	// Foreign are references to objects that are not Reservations of
+	// provider-ipam.
+	Foreign []v1alpha1.ReservationRef
 }
 
 func (e *UnavailableError) Error() string {
@@ -37,6 +43,9 @@ func (e *UnavailableError) Error() string {
 	}
 	for _, r := range e.Leaving {
 		parts = append(parts, fmt.Sprintf("%s %s is being deleted", r.Kind, r.Name))
+	}
+	for _, r := range e.Foreign {
+		parts = append(parts, fmt.Sprintf("%s %s %s is not a Reservation of provider-ipam", r.APIVersion, r.Kind, r.Name))
 	}
 	return "reservations unavailable: " + strings.Join(parts, ", ")
 }
@@ -52,8 +61,9 @@ func (e *UnavailableError) add(r v1alpha1.ReservationRef, st state) {
 	}
 }
 
-func (e *UnavailableError) orNil() error {
-	if len(e.Missing)+len(e.Leaving) == 0 {
+// OrNil returns e as an error, or nil if it names nothing (or is nil).
+func (e *UnavailableError) OrNil() error {
+	if e == nil || len(e.Missing)+len(e.Leaving)+len(e.Foreign) == 0 {
 		return nil
 	}
 	return e
@@ -84,13 +94,17 @@ type Finalizers struct {
 func (f Finalizers) Protect(ctx context.Context, p *v1alpha1.IPPool) error {
 	unavailable := &UnavailableError{}
 	for _, r := range p.Spec.ReservationRefs {
+		if !IsReservation(r) {
+			unavailable.Foreign = append(unavailable.Foreign, r)
+			continue
+		}
 		st, err := f.set(ctx, r.APIVersion, r.Kind, p.Namespace, r.Name, true)
 		if err != nil {
 			return err
 		}
 		unavailable.add(r, st)
 	}
-	if err := unavailable.orNil(); err != nil {
+	if err := unavailable.OrNil(); err != nil {
 		return err
 	}
 	_, err := f.set(ctx, v1alpha1.SchemeGroupVersion.String(), v1alpha1.IPPoolKind, p.Namespace, p.Name, true)
@@ -107,6 +121,10 @@ func (f Finalizers) Release(ctx context.Context, p *v1alpha1.IPPool, protected [
 	}
 	unavailable := &UnavailableError{}
 	for _, r := range p.Spec.ReservationRefs {
+		if !IsReservation(r) {
+			unavailable.Foreign = append(unavailable.Foreign, r)
+			continue
+		}
 		st, err := f.set(ctx, r.APIVersion, r.Kind, p.Namespace, r.Name, false)
 		if err != nil {
 			return err
@@ -116,18 +134,28 @@ func (f Finalizers) Release(ctx context.Context, p *v1alpha1.IPPool, protected [
 	if _, err := f.set(ctx, v1alpha1.SchemeGroupVersion.String(), v1alpha1.IPPoolKind, p.Namespace, p.Name, false); err != nil {
 		return err
 	}
-	return unavailable.orNil()
+	return unavailable.OrNil()
 }
 
 // Unprotect removes the in-use finalizer from refs in namespace ns; objects
 // already gone are skipped.
 func (f Finalizers) Unprotect(ctx context.Context, ns string, refs []v1alpha1.ReservationRef) error {
 	for _, r := range refs {
+		if !IsReservation(r) {
+			continue
+		}
 		if _, err := f.set(ctx, r.APIVersion, r.Kind, ns, r.Name, false); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// IsReservation reports whether r names a Reservation of provider-ipam: the
+// only objects a pool ever puts its finalizer on or reads addresses from.
+func IsReservation(r v1alpha1.ReservationRef) bool {
+	return r.Kind == inclusterv1alpha1.ReservationKind &&
+		(r.APIVersion == inclusterv1alpha1.SchemeGroupVersion.String() || r.APIVersion == infobloxv1alpha1.SchemeGroupVersion.String())
 }
 
 // Dropped are the references of protected that p no longer has.
@@ -156,7 +184,7 @@ func (f Finalizers) set(ctx context.Context, apiVersion, kind, ns, name string, 
 		if !o.DeletionTimestamp.IsZero() {
 			st = leaving
 		}
-		if controllerutil.ContainsFinalizer(o, v1alpha1.FinalizerInUse) == on || (on && st == leaving) {
+		if controllerutil.ContainsFinalizer(o, commonv1alpha1.FinalizerInUse) == on || (on && st == leaving) {
 			return nil
 		}
 		err := patchInUse(ctx, f.Client, o, on)
@@ -171,6 +199,9 @@ func (f Finalizers) set(ctx context.Context, apiVersion, kind, ns, name string, 
 // Addresses reads the addresses a reservation r in namespace ns holds, from
 // its status.atProvider (addresses, or address): none if it is gone.
 func (f Finalizers) Addresses(ctx context.Context, ns string, r v1alpha1.ReservationRef) ([]netip.Addr, error) {
+	if !IsReservation(r) {
+		return nil, nil
+	}
 	u := &unstructured.Unstructured{}
 	u.SetGroupVersionKind(schema.FromAPIVersionAndKind(r.APIVersion, r.Kind))
 	if err := f.Reader.Get(ctx, client.ObjectKey{Namespace: ns, Name: r.Name}, u); err != nil {
@@ -201,9 +232,9 @@ func patchInUse(ctx context.Context, c client.Client, o client.Object, on bool) 
 		return fmt.Errorf("cannot copy %T", o)
 	}
 	if on {
-		controllerutil.AddFinalizer(o, v1alpha1.FinalizerInUse)
+		controllerutil.AddFinalizer(o, commonv1alpha1.FinalizerInUse)
 	} else {
-		controllerutil.RemoveFinalizer(o, v1alpha1.FinalizerInUse)
+		controllerutil.RemoveFinalizer(o, commonv1alpha1.FinalizerInUse)
 	}
 	return c.Patch(ctx, o, client.MergeFromWithOptions(orig, client.MergeFromWithOptimisticLock{}))
 }

@@ -1,6 +1,8 @@
 // Package pool holds what the IPPool and IPAddressClaim controllers share:
-// how an IPPool's IPAddresses are named, labelled and indexed, the per-pool
-// lock, and the in-use finalizer on the pool and its reservations.
+// how an IPPool's IPAddresses are labelled and indexed, what backs a pool
+// (its Reservations, read from the cache), the per-pool guard between
+// allocating and releasing, and the in-use finalizer on the pool and its
+// Reservations.
 package pool
 
 import (
@@ -8,6 +10,9 @@ import (
 	"fmt"
 	"net/netip"
 	"sync"
+
+	kerrors "k8s.io/apimachinery/pkg/api/errors"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
@@ -46,7 +51,13 @@ const (
 	IndexReservation = "provider-ipam.reservationRefs"
 )
 
-const errIndex = "cannot index %s by %s: %w"
+const (
+	errIndex            = "cannot index %s by %s: %w"
+	errGetAddress       = "cannot get IPAddress"
+	errDeleteAddress    = "cannot delete IPAddress"
+	errUnprotectAddress = "cannot remove the protecting finalizer from IPAddress"
+	errReturn           = "cannot give the address back to the ledger"
+)
 
 // Ours reports whether ref names an IPPool of this provider.
 func Ours(ref capiipamv1beta2.IPPoolReference) bool {
@@ -56,15 +67,6 @@ func Ours(ref capiipamv1beta2.IPPoolReference) bool {
 // Ref is the poolRef of p, as IPAddressClaims and IPAddresses write it.
 func Ref(p *v1alpha1.IPPool) capiipamv1beta2.IPPoolReference {
 	return capiipamv1beta2.IPPoolReference{APIGroup: v1alpha1.Group, Kind: v1alpha1.IPPoolKind, Name: p.Name}
-}
-
-// AddressName is the name of the IPAddress holding a in pool: the API server
-// refuses a second object of one name, which is what makes an address
-// impossible to hand out twice, whichever goroutine or replica tries.
-// It is "<pool>.<address>" (IPv6 expanded with dashes), at most 240
-// characters since a pool name has at most 200.
-func AddressName(pool string, a netip.Addr) string {
-	return pool + "." + incluster.NameFor(a)
 }
 
 // Space is the address space p hands out from.
@@ -119,30 +121,101 @@ func SetupIndexes(ctx context.Context, fi client.FieldIndexer) error {
 	return nil
 }
 
-// Locks serialize work on one pool within a process: allocations then
-// rarely collide (a collision costs one refused create), and the pool
-// controller never releases reservations while a claim of this process is
-// between protecting them and creating its IPAddress. Across replicas the
-// API server remains the arbiter.
-type Locks struct {
+// Guards order, within a process, the claims allocating from a pool and
+// the pool controller letting the pool's Reservations go: any number of
+// claims hold a pool's guard shared, from checking that its Reservations are
+// protected until their IPAddress exists; the pool controller holds it
+// exclusively while it checks that nothing is handed out and removes the
+// in-use finalizers. It also remembers that it did, since the cache may show
+// the finalizers for a moment after. Across replicas, leader election makes
+// one of them do this work.
+type Guards struct {
 	mu sync.Mutex
-	m  map[types.NamespacedName]*sync.Mutex
+	m  map[types.UID]*guard
 }
 
-// NewLocks returns an empty set of pool locks.
-func NewLocks() *Locks {
-	return &Locks{m: map[types.NamespacedName]*sync.Mutex{}}
+type guard struct {
+	sync.RWMutex
+	released bool // the in-use finalizers were removed by this process
 }
 
-// Lock locks pool k and returns its unlock function.
-func (l *Locks) Lock(k types.NamespacedName) (unlock func()) {
-	l.mu.Lock()
-	m, ok := l.m[k]
+// NewGuards returns an empty set of pool guards.
+func NewGuards() *Guards {
+	return &Guards{m: map[types.UID]*guard{}}
+}
+
+func (g *Guards) get(pool types.UID) *guard {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	x, ok := g.m[pool]
 	if !ok {
-		m = &sync.Mutex{}
-		l.m[k] = m
+		x = &guard{}
+		g.m[pool] = x
 	}
-	l.mu.Unlock()
-	m.Lock()
-	return m.Unlock
+	return x
+}
+
+// Shared holds pool's guard shared and returns its unlock function, and
+// whether this process released the pool's Reservations since it last
+// protected them: the cache cannot be trusted to say they are protected.
+func (g *Guards) Shared(pool types.UID) (unlock func(), released bool) {
+	x := g.get(pool)
+	x.RLock()
+	return x.RUnlock, x.released
+}
+
+// Exclusive holds pool's guard alone and returns its unlock function and a
+// setter for whether the pool's Reservations are now released.
+func (g *Guards) Exclusive(pool types.UID) (unlock func(), setReleased func(bool)) {
+	x := g.get(pool)
+	x.Lock()
+	return x.Unlock, func(r bool) { x.released = r }
+}
+
+// Forget drops the guard of a pool that is gone.
+func (g *Guards) Forget(pool types.UID) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	delete(g.m, pool)
+}
+
+// DeleteAddress gives a's address back to the ledger (to cool down for the
+// pool's reuse grace period, if it has one and is not being deleted),
+// removes the protecting finalizer from a and deletes it. The address goes
+// back first: a is kept until it is gone, so a crash in between only
+// repeats it. It reads a from the API server and acts only on that very
+// object: a copy from the cache may be of an IPAddress already gone, whose
+// name another claim holds now.
+func DeleteAddress(ctx context.Context, c client.Client, apis client.Reader, l *incluster.Ledger, a *capiipamv1beta2.IPAddress) error {
+	live := &capiipamv1beta2.IPAddress{}
+	switch err := apis.Get(ctx, client.ObjectKeyFromObject(a), live); {
+	case kerrors.IsNotFound(err):
+		return nil
+	case err != nil:
+		return fmt.Errorf("%s %s: %w", errGetAddress, a.Name, err)
+	case live.UID != a.UID:
+		return nil
+	}
+	a = live
+	if ip, err := netip.ParseAddr(a.Spec.Address); err == nil {
+		cool := false
+		p := &v1alpha1.IPPool{}
+		if err := c.Get(ctx, client.ObjectKey{Namespace: a.Namespace, Name: a.Spec.PoolRef.Name}, p); err == nil {
+			cool = p.Spec.ReuseGracePeriodSeconds > 0 && p.DeletionTimestamp.IsZero()
+		}
+		if err := l.Return(ctx, ip, types.UID(a.Labels[LabelClaimUID]), cool); err != nil {
+			return fmt.Errorf("%s: %w", errReturn, err)
+		}
+	}
+	if controllerutil.ContainsFinalizer(a, FinalizerProtectAddress) {
+		orig := a.DeepCopy()
+		controllerutil.RemoveFinalizer(a, FinalizerProtectAddress)
+		if err := c.Patch(ctx, a, client.MergeFromWithOptions(orig, client.MergeFromWithOptimisticLock{})); client.IgnoreNotFound(err) != nil {
+			return fmt.Errorf("%s %s: %w", errUnprotectAddress, a.Name, err)
+		}
+	}
+	if err := c.Delete(ctx, a, client.Preconditions{UID: &a.UID}); client.IgnoreNotFound(err) != nil && !kerrors.IsConflict(err) {
+		return fmt.Errorf("%s %s: %w", errDeleteAddress, a.Name, err)
+	}
+	return nil
 }

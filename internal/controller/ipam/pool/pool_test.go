@@ -1,42 +1,14 @@
 package pool
 
 import (
-	"net/netip"
-	"sync"
 	"testing"
+	"time"
 
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/apimachinery/pkg/util/validation"
 	capiipamv1beta2 "sigs.k8s.io/cluster-api/api/ipam/v1beta2"
 
 	"github.com/provider-ipam/provider-ipam/apis/ipam/v1alpha1"
 )
-
-func TestAddressName(t *testing.T) {
-	long := ""
-	for range 200 {
-		long += "p"
-	}
-	cases := map[string]struct {
-		pool, addr, want string
-	}{
-		"IPv4":      {"nodes", "192.0.2.10", "nodes.192.0.2.10"},
-		"IPv6":      {"v6", "2001:db8::2", "v6.2001-0db8-0000-0000-0000-0000-0000-0002"},
-		"IPv6Zeros": {"v6", "::", "v6.0000-0000-0000-0000-0000-0000-0000-0000"},
-		"Longest":   {long, "2001:db8:ffff:ffff:ffff:ffff:ffff:ffff", long + ".2001-0db8-ffff-ffff-ffff-ffff-ffff-ffff"},
-	}
-	for name, tc := range cases {
-		t.Run(name, func(t *testing.T) {
-			got := AddressName(tc.pool, netip.MustParseAddr(tc.addr))
-			if got != tc.want {
-				t.Errorf("AddressName(%q, %s) = %q, want %q", tc.pool, tc.addr, got, tc.want)
-			}
-			if errs := validation.IsDNS1123Subdomain(got); len(errs) > 0 {
-				t.Errorf("%q is not a valid object name: %v", got, errs)
-			}
-		})
-	}
-}
 
 func TestOurs(t *testing.T) {
 	cases := map[string]struct {
@@ -81,36 +53,47 @@ func TestDropped(t *testing.T) {
 	}
 }
 
-func TestLocks(t *testing.T) {
-	l := NewLocks()
-	k := types.NamespacedName{Namespace: "ns", Name: "p"}
-	var (
-		wg      sync.WaitGroup
-		inside  int
-		maxSeen int
-		mu      sync.Mutex
-	)
-	for range 20 {
-		wg.Go(func() {
-			unlock := l.Lock(k)
-			defer unlock()
-			mu.Lock()
-			inside++
-			maxSeen = max(maxSeen, inside)
-			mu.Unlock()
-			mu.Lock()
-			inside--
-			mu.Unlock()
-		})
+func TestGuards(t *testing.T) {
+	g := NewGuards()
+	const uid = types.UID("pool")
+	// Claims share a pool's guard.
+	u1, released := g.Shared(uid)
+	u2, _ := g.Shared(uid)
+	if released {
+		t.Error("a new guard says released")
 	}
-	wg.Wait()
-	if maxSeen != 1 {
-		t.Errorf("%d holders of one pool's lock at once", maxSeen)
+	// The pool controller waits for them.
+	acquired := make(chan struct{})
+	go func() {
+		unlock, setReleased := g.Exclusive(uid)
+		setReleased(true)
+		unlock()
+		close(acquired)
+	}()
+	select {
+	case <-acquired:
+		t.Fatal("exclusive guard taken while claims held it shared")
+	case <-time.After(50 * time.Millisecond):
 	}
-	// Another pool is not blocked by a held lock.
-	unlock := l.Lock(k)
-	defer unlock()
-	l.Lock(types.NamespacedName{Namespace: "ns", Name: "other"})()
+	u1()
+	u2()
+	<-acquired
+	unlock, released := g.Shared(uid)
+	unlock()
+	if !released {
+		t.Error("released not remembered")
+	}
+	// Another pool is not held up.
+	unlockX, _ := g.Exclusive(uid)
+	u, _ := g.Shared("other")
+	u()
+	unlockX()
+	g.Forget(uid)
+	unlock, released = g.Shared(uid)
+	unlock()
+	if released {
+		t.Error("a forgotten guard still says released")
+	}
 }
 
 func TestUnavailableError(t *testing.T) {
@@ -132,7 +115,7 @@ func TestUnavailableError(t *testing.T) {
 					e.add(ref(n), st)
 				}
 			}
-			err := e.orNil()
+			err := e.OrNil()
 			switch {
 			case tc.want == "" && err != nil:
 				t.Errorf("error %v, want none", err)
