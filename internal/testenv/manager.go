@@ -43,7 +43,9 @@ func (e *Env) StartManager(ctx context.Context, setup SetupFunc) (<-chan error, 
 	log := logging.NewNopLogger()
 	if os.Getenv("PROVIDER_IPAM_TEST_LOG") != "" {
 		// For debugging a test: the controllers' logs on stderr.
-		log = logging.NewLogrLogger(zap.New(zap.UseDevMode(true)))
+		zl := zap.New(zap.UseDevMode(true))
+		ctrl.SetLogger(zl)
+		log = logging.NewLogrLogger(zl)
 	}
 	o := controller.Options{
 		Logger:                  log,
