@@ -64,6 +64,9 @@ type Options struct {
 	Crossplane bool
 	// Provider runs bin/provider.
 	Provider bool
+	// ProviderArgs are appended to the provider's flags, overriding its
+	// defaults here (e.g. a metrics address for a benchmark).
+	ProviderArgs []string
 }
 
 // Plane is a running stack.
@@ -114,7 +117,7 @@ func Start(ctx context.Context, o Options) (p *Plane, err error) {
 		return p, err
 	}
 	if o.Provider {
-		if err := p.startProvider(); err != nil {
+		if err := p.startProvider(o.ProviderArgs...); err != nil {
 			return p, err
 		}
 	}
@@ -204,11 +207,31 @@ func (p *Plane) startWAPI() error {
 	return nil
 }
 
-func (p *Plane) startProvider() error {
-	_, err := p.start("provider", nil, "provider",
-		"--metrics-bind-address=0", "--health-probe-bind-address=0", "--poll=30s", "--max-reconcile-rate=50")
+func (p *Plane) startProvider(extra ...string) error {
+	args := append([]string{"--metrics-bind-address=0", "--health-probe-bind-address=0", "--poll=30s", "--max-reconcile-rate=50"}, extra...)
+	_, err := p.start("provider", nil, "provider", args...)
 	return err
 }
+
+// StartProcess runs bin/binName with the plane's kubeconfig in its
+// environment, logging to <Dir>/<name>.log, until Stop.
+func (p *Plane) StartProcess(name, binName string, args ...string) error {
+	_, err := p.start(name, nil, binName, args...)
+	return err
+}
+
+// PID is the process ID of the process called name, 0 if there is none.
+func (p *Plane) PID(name string) int {
+	for _, pr := range p.procs {
+		if pr.name == name {
+			return pr.cmd.Process.Pid
+		}
+	}
+	return 0
+}
+
+// FreePort returns a loopback port nobody listens on at the moment.
+func FreePort() (int, error) { return freePort() }
 
 func (p *Plane) startCrossplane(ctx context.Context) error {
 	crds, err := crossplaneCRDs(p.root)

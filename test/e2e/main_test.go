@@ -85,11 +85,11 @@ func eventually(t *testing.T, timeout time.Duration, what string, cond func(ctx 
 			return false, err
 		}
 		ok, err := cond(ctx)
-		if err != nil {
+		if err != nil && ctx.Err() == nil {
+			// An error caused by the deadline itself says nothing.
 			last = err
-			return false, nil
 		}
-		return ok, nil
+		return ok && err == nil, nil
 	})
 	if err != nil {
 		t.Fatalf("%s: %v (last error: %v)", what, err, last)
