@@ -6,7 +6,7 @@ TOOL := cluster/local/tool.sh
 TOOLS := etcd kube-apiserver kube-controller-manager kubectl controller-gen angryjet crossplane crank crane
 PKGS := ./...
 
-.PHONY: all tools generate check-generate build lint test test-unit test-integration bench demo clean
+.PHONY: all tools generate check-generate build lint test test-unit test-integration bench bench-e2e demo clean
 
 all: build
 
@@ -47,6 +47,11 @@ bench: tools
 	go test -run '^$$' -bench . -benchtime 2000x ./internal/ipam/
 	go test -run '^$$' -bench . -benchtime 300x -timeout 60m ./internal/clients/incluster/
 	go test -run '^$$' -bench BenchmarkInfobloxReserve -benchtime 2000x ./internal/clients/infoblox/
+
+## bench-e2e: claims/s through the CAPI contract on the local control plane, side by side with Cluster API's in-cluster IPAM provider (built from its module)
+bench-e2e: tools build
+	@$(TOOL) capi-ipam-in-cluster >/dev/null
+	go test -run '^$$' -bench BenchmarkClaims -benchtime 1x -timeout 60m ./test/bench/
 
 ## demo: a local control plane with the provider and the WAPI emulator; applies examples/ and prints what was allocated
 demo: tools build

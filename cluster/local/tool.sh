@@ -21,6 +21,7 @@ case "$name" in
   crane)          mod=crossplane; pkg=github.com/google/go-containerregistry/cmd/crane;      ver_of=github.com/google/go-containerregistry ;;
   controller-gen) mod=codegen;    pkg=sigs.k8s.io/controller-tools/cmd/controller-gen;    ver_of=sigs.k8s.io/controller-tools ;;
   angryjet)       mod=codegen;    pkg=github.com/crossplane/crossplane-tools/cmd/angryjet; ver_of=github.com/crossplane/crossplane-tools ;;
+  capi-ipam-in-cluster) mod=capi-ipam; pkg=sigs.k8s.io/cluster-api-ipam-provider-in-cluster; ver_of=sigs.k8s.io/cluster-api-ipam-provider-in-cluster ;;
   *) echo "tool.sh: unknown tool $name" >&2; exit 2 ;;
 esac
 

@@ -388,8 +388,10 @@ func newAddress(c *capiipamv1beta2.IPAddressClaim, p *v1alpha1.IPPool, space ipa
 }
 
 // setReady records the claim's Ready condition and address (addr nil: none
-// yet). The write is fenced on resourceVersion, so that a stale copy never
-// overwrites what another replica recorded.
+// yet). Recording an address needs no fence: a claim has one IPAddress,
+// named like it (or recorded before), so whoever records it records the
+// same. Any other condition is fenced on resourceVersion, so that a stale
+// copy never overwrites the address another reconcile recorded.
 func (r *Reconciler) setReady(ctx context.Context, c *capiipamv1beta2.IPAddressClaim, addr *capiipamv1beta2.IPAddress, reason, msg string) error {
 	want := c.DeepCopy()
 	cond := metav1.Condition{
@@ -404,7 +406,11 @@ func (r *Reconciler) setReady(ctx context.Context, c *capiipamv1beta2.IPAddressC
 	if equality.Semantic.DeepEqual(c.Status, want.Status) {
 		return nil
 	}
-	if err := r.kube.Status().Patch(ctx, want, client.MergeFromWithOptions(c, client.MergeFromWithOptimisticLock{})); err != nil {
+	patch := client.MergeFromWithOptions(c, client.MergeFromWithOptimisticLock{})
+	if addr != nil {
+		patch = client.MergeFrom(c)
+	}
+	if err := r.kube.Status().Patch(ctx, want, patch); err != nil {
 		return fmt.Errorf("%s: %w", errUpdateStatus, err)
 	}
 	return nil

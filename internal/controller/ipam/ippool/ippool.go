@@ -45,6 +45,7 @@ const (
 	errGetAddr      = "cannot get IPAddress"
 	errGetPool      = "cannot get IPPool"
 	errListPools    = "cannot list IPPools"
+	errListClaims   = "cannot list the pool's IPAddressClaims"
 	errListAddrs    = "cannot list the pool's IPAddresses"
 	errFinalizers   = "cannot update the in-use finalizers"
 	errUpdateStatus = "cannot update the pool's status"
@@ -148,15 +149,16 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 	if err := r.kube.Get(ctx, req.NamespacedName, p); err != nil {
 		return reconcile.Result{}, client.IgnoreNotFound(fmt.Errorf("%s: %w", errGetPool, err))
 	}
+	// Read only, so not copied out of the cache: a pool may have thousands.
 	addrs := &capiipamv1beta2.IPAddressList{}
-	if err := r.kube.List(ctx, addrs, client.InNamespace(p.Namespace), client.MatchingFields{pool.IndexPool: p.Name}); err != nil {
+	if err := r.kube.List(ctx, addrs, client.InNamespace(p.Namespace), client.MatchingFields{pool.IndexPool: p.Name}, client.UnsafeDisableDeepCopy); err != nil {
 		return reconcile.Result{}, fmt.Errorf("%s: %w", errListAddrs, err)
 	}
 	b, err := pool.Resolve(ctx, r.kube, p)
 	if err != nil {
 		return reconcile.Result{}, err
 	}
-	if addrs.Items, err = r.strays(ctx, addrs.Items); err != nil {
+	if addrs.Items, err = r.strays(ctx, p, addrs.Items); err != nil {
 		return reconcile.Result{}, err
 	}
 	next, err := r.sweep(ctx, p, b, addrs.Items)
@@ -309,18 +311,29 @@ func (r *Reconciler) claimState(ns string) func(context.Context, inclusterv1alph
 // versions that named IPAddresses after the pool and the address. Their
 // addresses go back to the ledger. The API server confirms each first. It
 // returns the other IPAddresses.
-func (r *Reconciler) strays(ctx context.Context, addrs []capiipamv1beta2.IPAddress) ([]capiipamv1beta2.IPAddress, error) {
-	stray := func(ctx context.Context, rd client.Reader, a *capiipamv1beta2.IPAddress) bool {
-		c := &capiipamv1beta2.IPAddressClaim{}
-		if err := rd.Get(ctx, client.ObjectKey{Namespace: a.Namespace, Name: a.Spec.ClaimRef.Name}, c); err != nil {
-			return false // Gone (the claim controller releases it), or unknown.
-		}
+func (r *Reconciler) strays(ctx context.Context, p *v1alpha1.IPPool, addrs []capiipamv1beta2.IPAddress) ([]capiipamv1beta2.IPAddress, error) {
+	stray := func(c *capiipamv1beta2.IPAddressClaim, a *capiipamv1beta2.IPAddress) bool {
 		return string(c.UID) == a.Labels[pool.LabelClaimUID] && c.Status.AddressRef.Name != "" && c.Status.AddressRef.Name != a.Name
+	}
+	claims := &capiipamv1beta2.IPAddressClaimList{}
+	if err := r.kube.List(ctx, claims, client.InNamespace(p.Namespace), client.MatchingFields{pool.IndexPool: p.Name}, client.UnsafeDisableDeepCopy); err != nil {
+		return nil, fmt.Errorf("%s: %w", errListClaims, err)
+	}
+	byName := make(map[string]*capiipamv1beta2.IPAddressClaim, len(claims.Items))
+	for i := range claims.Items {
+		byName[claims.Items[i].Name] = &claims.Items[i]
 	}
 	out := addrs[:0]
 	for i := range addrs {
 		a := &addrs[i]
-		if !stray(ctx, r.kube, a) || !stray(ctx, r.apis, a) {
+		c, ok := byName[a.Spec.ClaimRef.Name]
+		if !ok || !stray(c, a) {
+			out = append(out, *a)
+			continue
+		}
+		// The API server confirms what the cache says.
+		live := &capiipamv1beta2.IPAddressClaim{}
+		if err := r.apis.Get(ctx, client.ObjectKeyFromObject(c), live); err != nil || !stray(live, a) {
 			out = append(out, *a)
 			continue
 		}

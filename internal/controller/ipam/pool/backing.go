@@ -6,6 +6,7 @@ import (
 	"net/netip"
 
 	kerrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
@@ -41,7 +42,12 @@ func Resolve(ctx context.Context, r client.Reader, p *v1alpha1.IPPool) (Backing,
 		var o client.Object
 		switch {
 		case ref.Kind == inclusterv1alpha1.ReservationKind && ref.APIVersion == inclusterv1alpha1.SchemeGroupVersion.String():
-			o = &inclusterv1alpha1.Reservation{}
+			// Its metadata only: the ledger says what it holds, and the
+			// whole object (thousands of addresses in its status) would be
+			// copied out of the cache for every claim.
+			m := &metav1.PartialObjectMetadata{}
+			m.SetGroupVersionKind(inclusterv1alpha1.ReservationGroupVersionKind)
+			o = m
 		case ref.Kind == infobloxv1alpha1.ReservationKind && ref.APIVersion == infobloxv1alpha1.SchemeGroupVersion.String():
 			o = &infobloxv1alpha1.Reservation{}
 		default:
@@ -63,7 +69,7 @@ func Resolve(ctx context.Context, r client.Reader, p *v1alpha1.IPPool) (Backing,
 		}
 		b.Protected = b.Protected && controllerutil.ContainsFinalizer(o, commonv1alpha1.FinalizerInUse)
 		switch o := o.(type) {
-		case *inclusterv1alpha1.Reservation:
+		case *metav1.PartialObjectMetadata:
 			b.Reservations = append(b.Reservations, o.UID)
 		case *infobloxv1alpha1.Reservation:
 			if a, err := netip.ParseAddr(o.Status.AtProvider.Address); err == nil {

@@ -1,0 +1,532 @@
+// Package bench measures the CAPI IPAM contract end to end on the local
+// control plane: IPAddressClaims answered with IPAddresses, by provider-ipam
+// (a pool that draws from the ledger, and a pool over in-cluster
+// Reservations) and, on the same API server in the same run, by Cluster
+// API's in-cluster IPAM provider. Run it with `make bench-e2e`.
+package bench
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net/http"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/utils/ptr"
+	capiipamv1beta2 "sigs.k8s.io/cluster-api/api/ipam/v1beta2"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	commonv1alpha1 "github.com/provider-ipam/provider-ipam/apis/common/v1alpha1"
+	inclusterv1alpha1 "github.com/provider-ipam/provider-ipam/apis/incluster/v1alpha1"
+	"github.com/provider-ipam/provider-ipam/apis/ipam/v1alpha1"
+	"github.com/provider-ipam/provider-ipam/internal/localplane"
+	"github.com/provider-ipam/provider-ipam/internal/testenv"
+)
+
+// batch is how many claims one measured step creates at once.
+const batch = 200
+
+// fill is how many addresses are used before the second measured step.
+const fill = 4000
+
+// peerModule is Cluster API's in-cluster IPAM provider, built by
+// cluster/local/tool.sh capi-ipam-in-cluster from its own tools module.
+const peerModule = "sigs.k8s.io/cluster-api-ipam-provider-in-cluster"
+
+// A target is one provider's pool that claims are measured against.
+type target struct {
+	name    string // how the results call it
+	ns      string
+	poolRef capiipamv1beta2.IPPoolReference
+	metrics string // the provider's /metrics URL
+	// fillTo brings the pool to n used addresses, not measured.
+	fillTo func(ctx context.Context, n int) error
+	used   int
+}
+
+type stack struct {
+	plane   *localplane.Plane
+	wc      client.WithWatch
+	targets []*target
+}
+
+var (
+	once   sync.Once
+	shared *stack
+	errSet error
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if shared != nil {
+		shared.plane.Stop()
+	}
+	os.Exit(code)
+}
+
+// BenchmarkClaims creates batches of claims at once and measures claims per
+// second until every claim of the batch has status.addressRef, at 0 and at
+// 4,000 addresses used, for each target, with the API requests each
+// provider sent per claim (from its own client metrics).
+func BenchmarkClaims(b *testing.B) {
+	once.Do(func() { shared, errSet = setUp(context.Background()) })
+	if errSet != nil {
+		b.Fatal(errSet)
+	}
+	s := shared
+	rates := map[string]float64{}
+	for _, level := range []int{0, fill} {
+		for _, tg := range s.targets {
+			b.Run(fmt.Sprintf("used=%d/%s", level, tg.name), func(b *testing.B) {
+				ctx := context.Background()
+				if tg.used < level {
+					if err := tg.fillTo(ctx, level); err != nil {
+						b.Fatal(err)
+					}
+					tg.used = level
+				}
+				var elapsed time.Duration
+				before, err := scrape(tg.metrics)
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.ResetTimer()
+				for i := range b.N {
+					d, err := s.measure(ctx, tg, fmt.Sprintf("%s-%d-%d", tg.name, level, i), batch)
+					if err != nil {
+						b.Fatal(err)
+					}
+					elapsed += d
+					tg.used += batch
+				}
+				b.StopTimer()
+				after, err := scrape(tg.metrics)
+				if err != nil {
+					b.Fatal(err)
+				}
+				n := float64(b.N * batch)
+				rate := n / elapsed.Seconds()
+				rates[fmt.Sprint(level, tg.name)] = rate
+				b.ReportMetric(rate, "claims/s")
+				b.ReportMetric(float64(after.all-before.all)/n, "requests/claim")
+				b.ReportMetric(float64(after.writes-before.writes)/n, "writes/claim")
+				if peer, ok := rates[fmt.Sprint(level, "capi-in-cluster")]; ok && tg.name != "capi-in-cluster" {
+					b.ReportMetric(rate/peer, "x-peer")
+				}
+				if own, ok := rates[fmt.Sprint(0, tg.name)]; ok && level > 0 {
+					b.ReportMetric(rate/own, "x-own-at-0")
+				}
+				if pid := s.plane.PID("provider"); pid > 0 && tg.name != "capi-in-cluster" {
+					if rss, err := rssMiB(pid); err == nil {
+						b.ReportMetric(rss, "provider-MiB")
+					}
+				}
+			})
+		}
+	}
+}
+
+// measure creates n claims on tg's pool at once, labelled with step, and
+// returns the time until all of them have an address. Claims are counted
+// through a watch selected by that label, which costs the API server
+// nothing per poll and sees no other claim; a watch the API server closes
+// is taken up again after one list of the step's claims.
+func (s *stack) measure(ctx context.Context, tg *target, step string, n int) (time.Duration, error) {
+	ctx, cancel := context.WithTimeout(ctx, 15*time.Minute)
+	defer cancel()
+	sel := client.MatchingLabels{"bench.provider-ipam.io/step": step}
+	w, err := s.wc.Watch(ctx, &capiipamv1beta2.IPAddressClaimList{}, client.InNamespace(tg.ns), sel)
+	if err != nil {
+		return 0, err
+	}
+	defer func() { w.Stop() }()
+	start := time.Now()
+	if err := createClaims(ctx, s.plane.Kube, tg.ns, tg.poolRef, step, n); err != nil {
+		return 0, err
+	}
+	bound := map[string]bool{}
+	for len(bound) < n {
+		select {
+		case <-ctx.Done():
+			return 0, fmt.Errorf("%s: %d of %d claims bound: %w", step, len(bound), n, ctx.Err())
+		case ev, ok := <-w.ResultChan():
+			if !ok {
+				l := &capiipamv1beta2.IPAddressClaimList{}
+				if err := s.plane.Kube.List(ctx, l, client.InNamespace(tg.ns), sel); err != nil {
+					return 0, err
+				}
+				for _, c := range l.Items {
+					if c.Status.AddressRef.Name != "" {
+						bound[c.Name] = true
+					}
+				}
+				if w, err = s.wc.Watch(ctx, &capiipamv1beta2.IPAddressClaimList{}, client.InNamespace(tg.ns), sel,
+					&client.ListOptions{Raw: &metav1.ListOptions{ResourceVersion: l.ResourceVersion}}); err != nil {
+					return 0, err
+				}
+				continue
+			}
+			if ev.Type != watch.Added && ev.Type != watch.Modified {
+				continue
+			}
+			if c, ok := ev.Object.(*capiipamv1beta2.IPAddressClaim); ok && c.Status.AddressRef.Name != "" {
+				bound[c.Name] = true
+			}
+		}
+	}
+	return time.Since(start), nil
+}
+
+// createClaims creates n claims of step on poolRef, 32 at a time.
+func createClaims(ctx context.Context, kube client.Client, ns string, poolRef capiipamv1beta2.IPPoolReference, step string, n int) error {
+	names := make(chan int)
+	errs := make(chan error, 32)
+	var wg sync.WaitGroup
+	for range 32 {
+		wg.Go(func() {
+			for i := range names {
+				c := &capiipamv1beta2.IPAddressClaim{
+					ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: fmt.Sprintf("%s-%d", step, i), Labels: map[string]string{"bench.provider-ipam.io/step": step}},
+					Spec:       capiipamv1beta2.IPAddressClaimSpec{PoolRef: poolRef},
+				}
+				if err := kube.Create(ctx, c); err != nil {
+					select {
+					case errs <- err:
+					default:
+					}
+				}
+			}
+		})
+	}
+	for i := range n {
+		names <- i
+	}
+	close(names)
+	wg.Wait()
+	select {
+	case err := <-errs:
+		return err
+	default:
+		return nil
+	}
+}
+
+// fillWithClaims brings tg's pool to n used addresses with claims, as
+// machines would.
+func (s *stack) fillWithClaims(tg *target) func(ctx context.Context, n int) error {
+	return func(ctx context.Context, n int) error {
+		if n <= tg.used {
+			return nil
+		}
+		_, err := s.measure(ctx, tg, fmt.Sprintf("%s-fill", tg.name), n-tg.used)
+		return err
+	}
+}
+
+// fillPeer gives the peer's pool n-used more IPAddresses directly, at the
+// lowest free addresses, as its own claims would have: it counts them like
+// any other, without spending the minutes its one-claim-at-a-time
+// reconciler would take to create 3,800.
+func (s *stack) fillPeer(tg *target, pool string, first netip.Addr) func(ctx context.Context, n int) error {
+	return func(ctx context.Context, n int) error {
+		l := &capiipamv1beta2.IPAddressList{}
+		if err := s.plane.Kube.List(ctx, l, client.InNamespace(tg.ns)); err != nil {
+			return err
+		}
+		used := map[netip.Addr]bool{}
+		for _, a := range l.Items {
+			if ip, err := netip.ParseAddr(a.Spec.Address); err == nil {
+				used[ip] = true
+			}
+		}
+		var addrs []netip.Addr
+		for a := first; len(addrs) < n-len(l.Items); a = a.Next() {
+			if !used[a] {
+				addrs = append(addrs, a)
+			}
+		}
+		work := make(chan netip.Addr)
+		errs := make(chan error, 16)
+		var wg sync.WaitGroup
+		for range 16 {
+			wg.Go(func() {
+				for a := range work {
+					ip := &capiipamv1beta2.IPAddress{
+						ObjectMeta: metav1.ObjectMeta{Namespace: tg.ns, Name: "fill-" + strings.ReplaceAll(a.String(), ".", "-")},
+						Spec: capiipamv1beta2.IPAddressSpec{
+							ClaimRef: capiipamv1beta2.IPAddressClaimReference{Name: "fill-" + strings.ReplaceAll(a.String(), ".", "-")},
+							PoolRef:  capiipamv1beta2.IPPoolReference{APIGroup: "ipam.cluster.x-k8s.io", Kind: "InClusterIPPool", Name: pool},
+							Address:  a.String(), Prefix: ptr.To[int32](16), Gateway: "10.21.0.1",
+						},
+					}
+					if err := s.plane.Kube.Create(ctx, ip); err != nil {
+						select {
+						case errs <- err:
+						default:
+						}
+					}
+				}
+			})
+		}
+		for _, a := range addrs {
+			work <- a
+		}
+		close(work)
+		wg.Wait()
+		select {
+		case err := <-errs:
+			return err
+		default:
+			return nil
+		}
+	}
+}
+
+// setUp starts the plane with provider-ipam and the peer, each with its
+// metrics on loopback, and the three pools.
+func setUp(ctx context.Context) (*stack, error) {
+	root, err := testenv.Root()
+	if err != nil {
+		return nil, err
+	}
+	capi, err := testenv.CAPICRDDir()
+	if err != nil {
+		return nil, err
+	}
+	peerCRDs, err := peerCRDDir(root)
+	if err != nil {
+		return nil, err
+	}
+	ourPort, err := localplane.FreePort()
+	if err != nil {
+		return nil, err
+	}
+	peerPort, err := localplane.FreePort()
+	if err != nil {
+		return nil, err
+	}
+	peerHealth, err := localplane.FreePort()
+	if err != nil {
+		return nil, err
+	}
+	plane, err := localplane.Start(ctx, localplane.Options{
+		Name: "bench", ExtraCRDDirs: []string{capi, peerCRDs}, Provider: true,
+		ProviderArgs: []string{fmt.Sprintf("--metrics-bind-address=127.0.0.1:%d", ourPort)},
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := plane.StartProcess("capi-ipam-in-cluster", "capi-ipam-in-cluster",
+		"--webhook-port=0", "--insecure-diagnostics", fmt.Sprintf("--diagnostics-address=127.0.0.1:%d", peerPort),
+		fmt.Sprintf("--health-probe-bind-address=127.0.0.1:%d", peerHealth)); err != nil {
+		return nil, err
+	}
+	wc, err := client.NewWithWatch(plane.Env.Config, client.Options{Scheme: plane.Env.Scheme})
+	if err != nil {
+		return nil, err
+	}
+	s := &stack{plane: plane, wc: wc}
+	for _, ns := range []string{"bench-peer", "bench-draw", "bench-reserved"} {
+		if err := plane.Kube.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
+			return nil, err
+		}
+	}
+
+	// The peer: an InClusterIPPool over a /16.
+	peerPool := &unstructured.Unstructured{}
+	peerPool.SetGroupVersionKind(schema.GroupVersionKind{Group: "ipam.cluster.x-k8s.io", Version: "v1alpha2", Kind: "InClusterIPPool"})
+	peerPool.SetNamespace("bench-peer")
+	peerPool.SetName("nodes")
+	peerPool.Object["spec"] = map[string]any{"addresses": []any{"10.21.0.0/16"}, "prefix": int64(16), "gateway": "10.21.0.1"}
+	if err := plane.Kube.Create(ctx, peerPool); err != nil {
+		return nil, err
+	}
+	peer := &target{
+		name: "capi-in-cluster", ns: "bench-peer", metrics: fmt.Sprintf("http://127.0.0.1:%d/metrics", peerPort),
+		poolRef: capiipamv1beta2.IPPoolReference{APIGroup: "ipam.cluster.x-k8s.io", Kind: "InClusterIPPool", Name: "nodes"},
+	}
+	peer.fillTo = s.fillPeer(peer, "nodes", netip.MustParseAddr("10.21.0.2"))
+
+	// Ours, drawing from the ledger: an IPPool over a /16, no references.
+	if err := plane.Kube.Create(ctx, &v1alpha1.IPPool{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "bench-draw", Name: "nodes"},
+		Spec:       v1alpha1.IPPoolSpec{Addresses: []string{"10.20.0.0/16"}, Prefix: 16, Gateway: "10.20.0.1"},
+	}); err != nil {
+		return nil, err
+	}
+	draw := &target{
+		name: "ipam-ledger", ns: "bench-draw", metrics: fmt.Sprintf("http://127.0.0.1:%d/metrics", ourPort),
+		poolRef: capiipamv1beta2.IPPoolReference{APIGroup: v1alpha1.Group, Kind: v1alpha1.IPPoolKind, Name: "nodes"},
+	}
+	draw.fillTo = s.fillWithClaims(draw)
+
+	// Ours, over two in-cluster Reservations of 4,096 addresses each, as a
+	// ClusterIPAM composes it.
+	reserved, err := s.reservedPool(ctx)
+	if err != nil {
+		return nil, err
+	}
+	reserved.metrics = draw.metrics
+	reserved.fillTo = s.fillWithClaims(reserved)
+	s.targets = []*target{peer, draw, reserved}
+	return s, nil
+}
+
+// reservedPool creates two Reservations of 4,096 addresses and the pool
+// over them once they hold their addresses.
+func (s *stack) reservedPool(ctx context.Context) (*target, error) {
+	var refs []v1alpha1.ReservationRef
+	for _, name := range []string{"a", "b"} {
+		r := &inclusterv1alpha1.Reservation{
+			ObjectMeta: metav1.ObjectMeta{Namespace: "bench-reserved", Name: name},
+			Spec: inclusterv1alpha1.ReservationSpec{ForProvider: inclusterv1alpha1.ReservationParameters{
+				Space: &commonv1alpha1.AddressSpace{CIDR: "10.22.0.0/16", Gateway: "10.22.0.1"},
+				Count: ptr.To[int32](4096),
+			}},
+		}
+		if err := s.plane.Kube.Create(ctx, r); err != nil {
+			return nil, err
+		}
+		refs = append(refs, v1alpha1.ReservationRef{APIVersion: inclusterv1alpha1.SchemeGroupVersion.String(), Kind: inclusterv1alpha1.ReservationKind, Name: name})
+	}
+	var ranges []string
+	deadline := time.Now().Add(10 * time.Minute)
+	for _, ref := range refs {
+		for {
+			r := &inclusterv1alpha1.Reservation{}
+			if err := s.plane.Kube.Get(ctx, client.ObjectKey{Namespace: "bench-reserved", Name: ref.Name}, r); err != nil {
+				return nil, err
+			}
+			if len(r.Status.AtProvider.Addresses) == 4096 {
+				ranges = append(ranges, compact(r.Status.AtProvider.Addresses)...)
+				break
+			}
+			if time.Now().After(deadline) {
+				return nil, fmt.Errorf("reservation %s holds %d addresses, want 4096", ref.Name, len(r.Status.AtProvider.Addresses))
+			}
+			time.Sleep(time.Second)
+		}
+	}
+	if err := s.plane.Kube.Create(ctx, &v1alpha1.IPPool{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "bench-reserved", Name: "nodes"},
+		Spec:       v1alpha1.IPPoolSpec{Addresses: ranges, Prefix: 16, Gateway: "10.22.0.1", ReservationRefs: refs},
+	}); err != nil {
+		return nil, err
+	}
+	return &target{
+		name: "ipam-reservations", ns: "bench-reserved",
+		poolRef: capiipamv1beta2.IPPoolReference{APIGroup: v1alpha1.Group, Kind: v1alpha1.IPPoolKind, Name: "nodes"},
+	}, nil
+}
+
+// compact writes sorted addresses as ranges "a-b".
+func compact(addrs []string) []string {
+	var out []string
+	var from, prev netip.Addr
+	flush := func() {
+		if !from.IsValid() {
+			return
+		}
+		if from == prev {
+			out = append(out, from.String())
+		} else {
+			out = append(out, from.String()+"-"+prev.String())
+		}
+	}
+	for _, s := range addrs {
+		a := netip.MustParseAddr(s)
+		if from.IsValid() && prev.Next() == a {
+			prev = a
+			continue
+		}
+		flush()
+		from, prev = a, a
+	}
+	flush()
+	return out
+}
+
+// peerCRDDir copies the peer's CRDs (v1alpha2 pools) into a temporary
+// directory, from its module as its tools module pins it.
+func peerCRDDir(root string) (string, error) {
+	out, err := exec.Command("go", "-C", filepath.Join(root, "cluster", "local", "tools", "capi-ipam"), "list", "-m", "-f", "{{.Dir}}", peerModule).Output()
+	if err != nil {
+		return "", fmt.Errorf("cannot locate %s (go list -m in its tools module): %w", peerModule, err)
+	}
+	src := filepath.Join(strings.TrimSpace(string(out)), "config", "crd", "bases")
+	dir, err := os.MkdirTemp("", "peer-crds-")
+	if err != nil {
+		return "", err
+	}
+	for _, f := range []string{"inclusterippools", "globalinclusterippools", "inclusterprefixpools", "globalinclusterprefixpools"} {
+		b, err := os.ReadFile(filepath.Join(src, "ipam.cluster.x-k8s.io_"+f+".yaml"))
+		if err == nil {
+			err = os.WriteFile(filepath.Join(dir, f+".yaml"), b, 0o600)
+		}
+		if err != nil {
+			return "", fmt.Errorf("cannot copy the peer's CRD %s: %w", f, err)
+		}
+	}
+	return dir, nil
+}
+
+// counts are a provider's API requests so far, from client-go's
+// rest_client_requests_total in its /metrics.
+type counts struct{ all, writes int64 }
+
+func scrape(url string) (counts, error) {
+	resp, err := http.Get(url) //nolint:noctx // Loopback, bounded by the benchmark.
+	if err != nil {
+		return counts{}, err
+	}
+	defer func() { _ = resp.Body.Close() }()
+	var c counts
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if !strings.HasPrefix(line, "rest_client_requests_total{") {
+			continue
+		}
+		i := strings.LastIndexByte(line, ' ')
+		v, err := strconv.ParseFloat(line[i+1:], 64)
+		if err != nil {
+			continue
+		}
+		c.all += int64(v)
+		for _, m := range []string{`method="POST"`, `method="PUT"`, `method="PATCH"`, `method="DELETE"`} {
+			if strings.Contains(line, m) {
+				c.writes += int64(v)
+			}
+		}
+	}
+	return c, sc.Err()
+}
+
+// rssMiB is the resident memory of process pid.
+func rssMiB(pid int) (float64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmRSS:" {
+			kb, err := strconv.ParseFloat(f[1], 64)
+			return kb / 1024, err
+		}
+	}
+	return 0, fmt.Errorf("no VmRSS for %d", pid)
+}
