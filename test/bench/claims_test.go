@@ -42,6 +42,9 @@ const batch = 200
 // fill is how many addresses are used before the second measured step.
 const fill = 4000
 
+// settle is how long a step waits after filling a pool.
+const settle = 15 * time.Second
+
 // peerModule is Cluster API's in-cluster IPAM provider, built by
 // cluster/local/tool.sh capi-ipam-in-cluster from its own tools module.
 const peerModule = "sigs.k8s.io/cluster-api-ipam-provider-in-cluster"
@@ -97,6 +100,9 @@ func BenchmarkClaims(b *testing.B) {
 						b.Fatal(err)
 					}
 					tg.used = level
+					// What the fill set off (pool recounts, the garbage
+					// collector's graph) settles before the clock starts.
+					time.Sleep(settle)
 				}
 				var elapsed time.Duration
 				before, err := scrape(tg.metrics)
@@ -123,6 +129,7 @@ func BenchmarkClaims(b *testing.B) {
 				b.ReportMetric(rate, "claims/s")
 				b.ReportMetric(float64(after.all-before.all)/n, "requests/claim")
 				b.ReportMetric(float64(after.writes-before.writes)/n, "writes/claim")
+				b.ReportMetric(float64(after.conflicts-before.conflicts)/n, "conflicts/claim")
 				if peer, ok := rates[fmt.Sprint(level, "capi-in-cluster")]; ok && tg.name != "capi-in-cluster" {
 					b.ReportMetric(rate/peer, "x-peer")
 				}
@@ -485,7 +492,7 @@ func peerCRDDir(root string) (string, error) {
 
 // counts are a provider's API requests so far, from client-go's
 // rest_client_requests_total in its /metrics.
-type counts struct{ all, writes int64 }
+type counts struct{ all, writes, conflicts int64 }
 
 func scrape(url string) (counts, error) {
 	resp, err := http.Get(url) //nolint:noctx // Loopback, bounded by the benchmark.
@@ -507,6 +514,9 @@ func scrape(url string) (counts, error) {
 			continue
 		}
 		c.all += int64(v)
+		if strings.Contains(line, `code="409"`) {
+			c.conflicts += int64(v)
+		}
 		for _, m := range []string{`method="POST"`, `method="PUT"`, `method="PATCH"`, `method="DELETE"`} {
 			if strings.Contains(line, m) {
 				c.writes += int64(v)
@@ -529,4 +539,105 @@ func rssMiB(pid int) (float64, error) {
 		}
 	}
 	return 0, fmt.Errorf("no VmRSS for %d", pid)
+}
+
+// BenchmarkHeld measures what holding many addresses costs: the ledger
+// holds 10,000, then 100,000 addresses (Allocations of a Reservation that
+// does not exist, created directly), and the benchmark reports the
+// provider's resident memory, the API requests it sends while idle, and the
+// size of etcd's database. Run after BenchmarkClaims, on the same plane.
+func BenchmarkHeld(b *testing.B) {
+	once.Do(func() { shared, errSet = setUp(context.Background()) })
+	if errSet != nil {
+		b.Fatal(errSet)
+	}
+	s := shared
+	ctx := context.Background()
+	next := netip.MustParseAddr("10.64.0.0")
+	held := 0
+	for _, n := range []int{10000, 100000} {
+		b.Run(fmt.Sprintf("held=%d", n), func(b *testing.B) {
+			var addrs []netip.Addr
+			for ; held+len(addrs) < n; next = next.Next() {
+				addrs = append(addrs, next)
+			}
+			if err := s.holdAll(ctx, addrs); err != nil {
+				b.Fatal(err)
+			}
+			held = n
+			// The provider's watch takes them in; then it idles.
+			time.Sleep(30 * time.Second)
+			before, err := scrape(s.targets[1].metrics)
+			if err != nil {
+				b.Fatal(err)
+			}
+			const idle = 60 * time.Second
+			time.Sleep(idle)
+			after, err := scrape(s.targets[1].metrics)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.ReportMetric(float64(after.all-before.all)/idle.Minutes(), "idle-requests/min")
+			if rss, err := rssMiB(s.plane.PID("provider")); err == nil {
+				b.ReportMetric(rss, "provider-MiB")
+			}
+			if db, err := etcdDBSize(s.plane.Env.Environment.ControlPlane.Etcd.URL.String() + "/metrics"); err == nil {
+				b.ReportMetric(db/(1<<20), "etcd-MiB")
+			}
+		})
+	}
+}
+
+// holdAll creates an Allocation of each address, 64 at a time.
+func (s *stack) holdAll(ctx context.Context, addrs []netip.Addr) error {
+	work := make(chan netip.Addr)
+	errs := make(chan error, 64)
+	var wg sync.WaitGroup
+	for range 64 {
+		wg.Go(func() {
+			for a := range work {
+				al := &inclusterv1alpha1.Allocation{
+					ObjectMeta: metav1.ObjectMeta{Name: a.String()},
+					Spec: inclusterv1alpha1.AllocationSpec{Address: a.String(), Owner: inclusterv1alpha1.AllocationOwner{
+						APIVersion: inclusterv1alpha1.SchemeGroupVersion.String(), Kind: inclusterv1alpha1.ReservationKind,
+						Namespace: "bench-held", Name: "held", UID: "bench-held",
+					}},
+				}
+				if err := s.plane.Kube.Create(ctx, al); err != nil {
+					select {
+					case errs <- err:
+					default:
+					}
+				}
+			}
+		})
+	}
+	for _, a := range addrs {
+		work <- a
+	}
+	close(work)
+	wg.Wait()
+	select {
+	case err := <-errs:
+		return err
+	default:
+		return nil
+	}
+}
+
+// etcdDBSize reads etcd's database size from its metrics.
+func etcdDBSize(url string) (float64, error) {
+	resp, err := http.Get(url) //nolint:noctx // Loopback, bounded by the benchmark.
+	if err != nil {
+		return 0, err
+	}
+	defer func() { _ = resp.Body.Close() }()
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		if f := strings.Fields(sc.Text()); len(f) == 2 && f[0] == "etcd_mvcc_db_total_size_in_bytes" {
+			return strconv.ParseFloat(f[1], 64)
+		}
+	}
+	return 0, fmt.Errorf("no etcd_mvcc_db_total_size_in_bytes at %s", url)
 }

@@ -13,7 +13,10 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	crevent "sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	xpv1 "github.com/crossplane/crossplane-runtime/v2/apis/common/v1"
@@ -23,6 +26,7 @@ import (
 	"github.com/crossplane/crossplane-runtime/v2/pkg/reconciler/managed"
 	"github.com/crossplane/crossplane-runtime/v2/pkg/resource"
 
+	commonv1alpha1 "github.com/provider-ipam/provider-ipam/apis/common/v1alpha1"
 	"github.com/provider-ipam/provider-ipam/apis/incluster/v1alpha1"
 	"github.com/provider-ipam/provider-ipam/internal/clients/incluster"
 	"github.com/provider-ipam/provider-ipam/internal/ipam"
@@ -77,7 +81,16 @@ func Setup(mgr ctrl.Manager, o controller.Options, l *incluster.Ledger) error {
 		For(&v1alpha1.Reservation{}).
 		// A machine releasing an address its Reservation wants to give back
 		// (the in-use finalizer removed) lets the shrink finish at once.
-		Watches(&v1alpha1.Allocation{}, handler.EnqueueRequestsFromMapFunc(holder)).
+		// Nothing else about an Allocation concerns its Reservation: a pool
+		// leasing one of its addresses must not cost a reconcile of a
+		// Reservation of thousands.
+		Watches(&v1alpha1.Allocation{}, handler.EnqueueRequestsFromMapFunc(holder), builder.WithPredicates(predicate.Funcs{
+			CreateFunc: func(crevent.CreateEvent) bool { return false },
+			UpdateFunc: func(e crevent.UpdateEvent) bool {
+				return slices.Contains(e.ObjectOld.GetFinalizers(), commonv1alpha1.FinalizerInUse) &&
+					!slices.Contains(e.ObjectNew.GetFinalizers(), commonv1alpha1.FinalizerInUse)
+			},
+		})).
 		Complete(r)
 }
 

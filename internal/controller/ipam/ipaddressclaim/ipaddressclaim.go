@@ -85,6 +85,9 @@ const (
 	errNameTaken     = "IPAddress %q of an earlier claim of this name is still being deleted"
 )
 
+// errCacheLags says the claim's recorded IPAddress is not in the cache yet.
+var errCacheLags = errors.New("the cache has not seen the claim's IPAddress yet")
+
 // Setup adds a controller that reconciles IPAddressClaims on IPPools. The
 // pool indexes must be registered (pool.SetupIndexes).
 func Setup(mgr ctrl.Manager, o controller.Options, l *incluster.Ledger, guards *pool.Guards) error {
@@ -171,6 +174,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 			fmt.Sprintf("Cluster %q not found", clusterName(c)))
 	}
 	a, err := r.own(ctx, c)
+	if errors.Is(err, errCacheLags) {
+		return reconcile.Result{RequeueAfter: time.Second}, nil
+	}
 	if err != nil {
 		return reconcile.Result{}, err
 	}
@@ -196,7 +202,12 @@ func (r *Reconciler) own(ctx context.Context, c *capiipamv1beta2.IPAddressClaim)
 		key := client.ObjectKey{Namespace: c.Namespace, Name: name}
 		err := r.kube.Get(ctx, key, a)
 		if kerrors.IsNotFound(err) && name == c.Status.AddressRef.Name {
-			// Recorded, so it was created: the cache lags.
+			if _, leased := r.ledger.LeaseOf(c.UID); leased {
+				// Recorded and leased: the cache has not seen the
+				// IPAddress yet, and its watch wakes the claim.
+				return nil, errCacheLags
+			}
+			// Recorded, perhaps before leases: ask the API server.
 			err = r.apis.Get(ctx, key, a)
 		}
 		switch {
@@ -320,28 +331,34 @@ func (r *Reconciler) raced(ctx context.Context, c *capiipamv1beta2.IPAddressClai
 // one after the pool controller let its Reservations go, protects them on
 // the API server.
 func (r *Reconciler) protect(ctx context.Context, p *v1alpha1.IPPool, b pool.Backing) (func(), error) {
-	unlock, released := r.guards.Shared(p.UID)
-	if b.Protected && !released {
+	key := pool.ProtectKey(p)
+	done := func(st pool.GuardState) bool {
+		return st.ProtectedFor == key || b.Protected && !st.Released
+	}
+	unlock, st := r.guards.Shared(p.UID)
+	if done(st) {
 		return unlock, nil
 	}
 	unlock()
-	unlockX, setReleased := r.guards.Exclusive(p.UID)
-	// From the API server: a stale copy could put the finalizer back on a
-	// reservation the pool controller has just let go, for good.
-	fresh := &v1alpha1.IPPool{}
-	err := r.apis.Get(ctx, client.ObjectKeyFromObject(p), fresh)
-	if err == nil {
-		err = r.fin.Protect(ctx, fresh)
-	}
-	if err == nil {
-		setReleased(false)
+	unlockX, st, set := r.guards.Exclusive(p.UID)
+	var err error
+	if st.ProtectedFor != key {
+		// From the API server: a stale copy could put the finalizer back
+		// on a reservation the pool controller has just let go, for good.
+		fresh := &v1alpha1.IPPool{}
+		if err = r.apis.Get(ctx, client.ObjectKeyFromObject(p), fresh); err == nil {
+			err = r.fin.Protect(ctx, fresh)
+		}
+		if err == nil {
+			set(pool.GuardState{ProtectedFor: key})
+		}
 	}
 	unlockX()
 	if err != nil {
 		return nil, err
 	}
-	unlock, released = r.guards.Shared(p.UID)
-	if released {
+	unlock, st = r.guards.Shared(p.UID)
+	if st.ProtectedFor != key {
 		// Released again in between: the caller retries.
 		unlock()
 		return nil, errors.New("the pool's reservations were released meanwhile")

@@ -10,6 +10,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"net/netip"
 	"slices"
@@ -24,9 +25,11 @@ import (
 	"k8s.io/client-go/util/workqueue"
 	capiipamv1beta2 "sigs.k8s.io/cluster-api/api/ipam/v1beta2"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/crossplane/crossplane-runtime/v2/pkg/controller"
@@ -77,7 +80,9 @@ func Setup(mgr ctrl.Manager, o controller.Options, l *incluster.Ledger, guards *
 	b := ctrl.NewControllerManagedBy(mgr).
 		Named(name).
 		WithOptions(o.ForControllerRuntime()).
-		For(&v1alpha1.IPPool{}).
+		// Not its own status writes: they change nothing the pool acts on,
+		// and reacting to them would recount a pool of thousands in a loop.
+		For(&v1alpha1.IPPool{}, builder.WithPredicates(predicate.Funcs{UpdateFunc: specOrMetaChanged})).
 		Watches(&capiipamv1beta2.IPAddress{}, handler.Funcs{
 			CreateFunc: func(ctx context.Context, e event.CreateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
 				later(ctx, e.Object, q)
@@ -104,6 +109,16 @@ func Setup(mgr ctrl.Manager, o controller.Options, l *incluster.Ledger, guards *
 		b = b.Watches(o, handler.EnqueueRequestsFromMapFunc(r.reservationToPools(gk)))
 	}
 	return b.Complete(r)
+}
+
+// specOrMetaChanged reports whether an update changed more than a pool's
+// status: its spec (generation), deletion, finalizers, labels or
+// annotations.
+func specOrMetaChanged(e event.UpdateEvent) bool {
+	o, n := e.ObjectOld, e.ObjectNew
+	return o.GetGeneration() != n.GetGeneration() || !o.GetDeletionTimestamp().Equal(n.GetDeletionTimestamp()) ||
+		!slices.Equal(o.GetFinalizers(), n.GetFinalizers()) || !maps.Equal(o.GetLabels(), n.GetLabels()) ||
+		!maps.Equal(o.GetAnnotations(), n.GetAnnotations())
 }
 
 // reservationToPools wakes the pools that reference a reservation of kind gk.
@@ -173,11 +188,11 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 		if err != nil {
 			return reconcile.Result{}, fmt.Errorf("%s: %w", errFinalizers, err)
 		}
-		unlock, released := r.guards.Shared(p.UID)
+		unlock, st := r.guards.Shared(p.UID)
 		unlock()
 		// A pool being deleted cannot take new finalizers; it still has
 		// its own, set before its first address was handed out.
-		if p.DeletionTimestamp.IsZero() && (!b.Protected || released) {
+		if p.DeletionTimestamp.IsZero() && (!b.Protected || st.Released) {
 			problem = r.fin.Protect(ctx, p)
 		} else if b.Unavailable != nil {
 			problem = b.Unavailable
@@ -229,7 +244,7 @@ func (r *Reconciler) busy(p *v1alpha1.IPPool, addrs []capiipamv1beta2.IPAddress)
 // returns the live IPAddresses if there turn out to be some, and done when
 // p, being deleted, may now go.
 func (r *Reconciler) release(ctx context.Context, p *v1alpha1.IPPool) (*capiipamv1beta2.IPAddressList, bool, error) {
-	unlock, setReleased := r.guards.Exclusive(p.UID)
+	unlock, _, set := r.guards.Exclusive(p.UID)
 	defer unlock()
 	live, err := r.live(ctx, p)
 	if err != nil {
@@ -242,7 +257,7 @@ func (r *Reconciler) release(ctx context.Context, p *v1alpha1.IPPool) (*capiipam
 	if !isUnavailableOrNil(err) {
 		return nil, false, fmt.Errorf("%s: %w", errFinalizers, err)
 	}
-	setReleased(true)
+	set(pool.GuardState{Released: true})
 	if !p.DeletionTimestamp.IsZero() {
 		r.guards.Forget(p.UID)
 		return nil, true, nil

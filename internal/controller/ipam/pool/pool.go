@@ -126,17 +126,28 @@ func SetupIndexes(ctx context.Context, fi client.FieldIndexer) error {
 // claims hold a pool's guard shared, from checking that its Reservations are
 // protected until their IPAddress exists; the pool controller holds it
 // exclusively while it checks that nothing is handed out and removes the
-// in-use finalizers. It also remembers that it did, since the cache may show
-// the finalizers for a moment after. Across replicas, leader election makes
-// one of them do this work.
+// in-use finalizers. The guard also remembers what this process last did,
+// since the cache may not show it for a moment: protected the pool for a
+// set of references, or released it. Across replicas, leader election
+// makes one of them do this work.
 type Guards struct {
 	mu sync.Mutex
 	m  map[types.UID]*guard
 }
 
+// A GuardState is what this process last did to a pool's in-use
+// finalizers.
+type GuardState struct {
+	// Released: it removed them.
+	Released bool
+	// ProtectedFor is the pool's references (ProtectKey) it last put them
+	// on, empty if none.
+	ProtectedFor string
+}
+
 type guard struct {
 	sync.RWMutex
-	released bool // the in-use finalizers were removed by this process
+	state GuardState
 }
 
 // NewGuards returns an empty set of pool guards.
@@ -155,21 +166,29 @@ func (g *Guards) get(pool types.UID) *guard {
 	return x
 }
 
-// Shared holds pool's guard shared and returns its unlock function, and
-// whether this process released the pool's Reservations since it last
-// protected them: the cache cannot be trusted to say they are protected.
-func (g *Guards) Shared(pool types.UID) (unlock func(), released bool) {
+// Shared holds pool's guard shared and returns its unlock function and
+// what this process last did to the pool's in-use finalizers.
+func (g *Guards) Shared(pool types.UID) (unlock func(), st GuardState) {
 	x := g.get(pool)
 	x.RLock()
-	return x.RUnlock, x.released
+	return x.RUnlock, x.state
 }
 
-// Exclusive holds pool's guard alone and returns its unlock function and a
-// setter for whether the pool's Reservations are now released.
-func (g *Guards) Exclusive(pool types.UID) (unlock func(), setReleased func(bool)) {
+// Exclusive holds pool's guard alone and returns its unlock function, what
+// this process last did, and a setter for what it does now.
+func (g *Guards) Exclusive(pool types.UID) (unlock func(), st GuardState, set func(GuardState)) {
 	x := g.get(pool)
 	x.Lock()
-	return x.Unlock, func(r bool) { x.released = r }
+	return x.Unlock, x.state, func(s GuardState) { x.state = s }
+}
+
+// ProtectKey identifies the references of p that protecting it covers.
+func ProtectKey(p *v1alpha1.IPPool) string {
+	key := string(p.UID)
+	for _, r := range p.Spec.ReservationRefs {
+		key += "|" + r.APIVersion + "/" + r.Kind + "/" + r.Name
+	}
+	return key
 }
 
 // Forget drops the guard of a pool that is gone.

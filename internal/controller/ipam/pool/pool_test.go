@@ -57,16 +57,16 @@ func TestGuards(t *testing.T) {
 	g := NewGuards()
 	const uid = types.UID("pool")
 	// Claims share a pool's guard.
-	u1, released := g.Shared(uid)
+	u1, st := g.Shared(uid)
 	u2, _ := g.Shared(uid)
-	if released {
-		t.Error("a new guard says released")
+	if st != (GuardState{}) {
+		t.Errorf("a new guard says %+v", st)
 	}
 	// The pool controller waits for them.
 	acquired := make(chan struct{})
 	go func() {
-		unlock, setReleased := g.Exclusive(uid)
-		setReleased(true)
+		unlock, _, set := g.Exclusive(uid)
+		set(GuardState{Released: true})
 		unlock()
 		close(acquired)
 	}()
@@ -78,21 +78,33 @@ func TestGuards(t *testing.T) {
 	u1()
 	u2()
 	<-acquired
-	unlock, released := g.Shared(uid)
+	unlock, st := g.Shared(uid)
 	unlock()
-	if !released {
+	if !st.Released {
 		t.Error("released not remembered")
 	}
 	// Another pool is not held up.
-	unlockX, _ := g.Exclusive(uid)
+	unlockX, _, _ := g.Exclusive(uid)
 	u, _ := g.Shared("other")
 	u()
 	unlockX()
 	g.Forget(uid)
-	unlock, released = g.Shared(uid)
+	unlock, st = g.Shared(uid)
 	unlock()
-	if released {
+	if st.Released {
 		t.Error("a forgotten guard still says released")
+	}
+}
+
+func TestProtectKey(t *testing.T) {
+	p := &v1alpha1.IPPool{}
+	p.UID = "u"
+	a := ProtectKey(p)
+	p.Spec.ReservationRefs = []v1alpha1.ReservationRef{{APIVersion: "incluster.ipam.provider-ipam.io/v1alpha1", Kind: "Reservation", Name: "r"}}
+	b := ProtectKey(p)
+	p.Spec.ReservationRefs[0].Name = "s"
+	if c := ProtectKey(p); a == b || b == c {
+		t.Errorf("keys %q %q %q: a change of references must change the key", a, b, c)
 	}
 }
 
