@@ -122,8 +122,8 @@ func TestLease(t *testing.T) {
 		},
 		{
 			name: "DrawExhausted", held: []string{"r1=10.9.2.2", "r1=10.9.2.3"},
-			req:  func(s ipam.Space) incluster.LeaseRequest { return incluster.LeaseRequest{Space: s, Draw: true} },
-			err:  "2 usable, 2 already held, 0 free",
+			req: func(s ipam.Space) incluster.LeaseRequest { return incluster.LeaseRequest{Space: s, Draw: true} },
+			err: "2 usable, 2 already held, 0 free",
 		},
 		{
 			name: "FromItsReservationOnly", held: []string{"other=10.9.3.2", "r1=10.9.3.3"},
