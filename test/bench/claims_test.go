@@ -199,17 +199,28 @@ func (s *stack) measure(ctx context.Context, tg *target, step string, n int) (ti
 
 // createClaims creates n claims of step on poolRef, 32 at a time.
 func createClaims(ctx context.Context, kube client.Client, ns string, poolRef capiipamv1beta2.IPPoolReference, step string, n int) error {
-	names := make(chan int)
-	errs := make(chan error, 32)
+	idx := make([]int, n)
+	for i := range idx {
+		idx[i] = i
+	}
+	return parallel(32, idx, func(i int) error {
+		return kube.Create(ctx, &capiipamv1beta2.IPAddressClaim{
+			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: fmt.Sprintf("%s-%d", step, i), Labels: map[string]string{"bench.provider-ipam.io/step": step}},
+			Spec:       capiipamv1beta2.IPAddressClaimSpec{PoolRef: poolRef},
+		})
+	})
+}
+
+// parallel calls fn on every item, workers at a time, and returns one of
+// the errors, if any.
+func parallel[T any](workers int, items []T, fn func(T) error) error {
+	work := make(chan T)
+	errs := make(chan error, workers)
 	var wg sync.WaitGroup
-	for range 32 {
+	for range workers {
 		wg.Go(func() {
-			for i := range names {
-				c := &capiipamv1beta2.IPAddressClaim{
-					ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: fmt.Sprintf("%s-%d", step, i), Labels: map[string]string{"bench.provider-ipam.io/step": step}},
-					Spec:       capiipamv1beta2.IPAddressClaimSpec{PoolRef: poolRef},
-				}
-				if err := kube.Create(ctx, c); err != nil {
+			for it := range work {
+				if err := fn(it); err != nil {
 					select {
 					case errs <- err:
 					default:
@@ -218,10 +229,10 @@ func createClaims(ctx context.Context, kube client.Client, ns string, poolRef ca
 			}
 		})
 	}
-	for i := range n {
-		names <- i
+	for _, it := range items {
+		work <- it
 	}
-	close(names)
+	close(work)
 	wg.Wait()
 	select {
 	case err := <-errs:
@@ -265,40 +276,17 @@ func (s *stack) fillPeer(tg *target, pool string, first netip.Addr) func(ctx con
 				addrs = append(addrs, a)
 			}
 		}
-		work := make(chan netip.Addr)
-		errs := make(chan error, 16)
-		var wg sync.WaitGroup
-		for range 16 {
-			wg.Go(func() {
-				for a := range work {
-					ip := &capiipamv1beta2.IPAddress{
-						ObjectMeta: metav1.ObjectMeta{Namespace: tg.ns, Name: "fill-" + strings.ReplaceAll(a.String(), ".", "-")},
-						Spec: capiipamv1beta2.IPAddressSpec{
-							ClaimRef: capiipamv1beta2.IPAddressClaimReference{Name: "fill-" + strings.ReplaceAll(a.String(), ".", "-")},
-							PoolRef:  capiipamv1beta2.IPPoolReference{APIGroup: "ipam.cluster.x-k8s.io", Kind: "InClusterIPPool", Name: pool},
-							Address:  a.String(), Prefix: ptr.To[int32](16), Gateway: "10.21.0.1",
-						},
-					}
-					if err := s.plane.Kube.Create(ctx, ip); err != nil {
-						select {
-						case errs <- err:
-						default:
-						}
-					}
-				}
+		return parallel(16, addrs, func(a netip.Addr) error {
+			name := "fill-" + strings.ReplaceAll(a.String(), ".", "-")
+			return s.plane.Kube.Create(ctx, &capiipamv1beta2.IPAddress{
+				ObjectMeta: metav1.ObjectMeta{Namespace: tg.ns, Name: name},
+				Spec: capiipamv1beta2.IPAddressSpec{
+					ClaimRef: capiipamv1beta2.IPAddressClaimReference{Name: name},
+					PoolRef:  capiipamv1beta2.IPPoolReference{APIGroup: "ipam.cluster.x-k8s.io", Kind: "InClusterIPPool", Name: pool},
+					Address:  a.String(), Prefix: ptr.To[int32](16), Gateway: "10.21.0.1",
+				},
 			})
-		}
-		for _, a := range addrs {
-			work <- a
-		}
-		close(work)
-		wg.Wait()
-		select {
-		case err := <-errs:
-			return err
-		default:
-			return nil
-		}
+		})
 	}
 }
 
@@ -590,39 +578,15 @@ func BenchmarkHeld(b *testing.B) {
 
 // holdAll creates an Allocation of each address, 64 at a time.
 func (s *stack) holdAll(ctx context.Context, addrs []netip.Addr) error {
-	work := make(chan netip.Addr)
-	errs := make(chan error, 64)
-	var wg sync.WaitGroup
-	for range 64 {
-		wg.Go(func() {
-			for a := range work {
-				al := &inclusterv1alpha1.Allocation{
-					ObjectMeta: metav1.ObjectMeta{Name: a.String()},
-					Spec: inclusterv1alpha1.AllocationSpec{Address: a.String(), Owner: inclusterv1alpha1.AllocationOwner{
-						APIVersion: inclusterv1alpha1.SchemeGroupVersion.String(), Kind: inclusterv1alpha1.ReservationKind,
-						Namespace: "bench-held", Name: "held", UID: "bench-held",
-					}},
-				}
-				if err := s.plane.Kube.Create(ctx, al); err != nil {
-					select {
-					case errs <- err:
-					default:
-					}
-				}
-			}
+	return parallel(64, addrs, func(a netip.Addr) error {
+		return s.plane.Kube.Create(ctx, &inclusterv1alpha1.Allocation{
+			ObjectMeta: metav1.ObjectMeta{Name: a.String()},
+			Spec: inclusterv1alpha1.AllocationSpec{Address: a.String(), Owner: inclusterv1alpha1.AllocationOwner{
+				APIVersion: inclusterv1alpha1.SchemeGroupVersion.String(), Kind: inclusterv1alpha1.ReservationKind,
+				Namespace: "bench-held", Name: "held", UID: "bench-held",
+			}},
 		})
-	}
-	for _, a := range addrs {
-		work <- a
-	}
-	close(work)
-	wg.Wait()
-	select {
-	case err := <-errs:
-		return err
-	default:
-		return nil
-	}
+	})
 }
 
 // etcdDBSize reads etcd's database size from its metrics.
