@@ -51,7 +51,7 @@ bench: tools
 ## bench-e2e: claims/s through the CAPI contract on the local control plane, side by side with Cluster API's in-cluster IPAM provider (built from its module)
 bench-e2e: tools build
 	@$(TOOL) capi-ipam-in-cluster >/dev/null
-	go test -run '^$$' -bench 'BenchmarkClaims|BenchmarkHeld' -benchtime 1x -timeout 60m ./test/bench/
+	go test -run '^$$' -bench 'BenchmarkClaims|BenchmarkHeld|BenchmarkClusterIPAMClaims' -benchtime 1x -timeout 90m ./test/bench/
 
 ## demo: a local control plane with the provider and the WAPI emulator; applies examples/ and prints what was allocated
 demo: tools build

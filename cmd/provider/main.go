@@ -43,6 +43,7 @@ func run() error {
 		maxReconcile   = flag.Int("max-reconcile-rate", 20, "Reconciles per second across all controllers, and concurrent reconciles per controller.")
 		metricsAddr    = flag.String("metrics-bind-address", ":8080", "Where to serve Prometheus metrics (0 to disable).")
 		probeAddr      = flag.String("health-probe-bind-address", ":8081", "Where to serve health probes (0 to disable).")
+		pprofAddr      = flag.String("pprof-bind-address", "", "Where to serve Go's pprof profiles (empty to disable, the default).")
 	)
 	flag.Parse()
 
@@ -66,9 +67,12 @@ func run() error {
 		LeaderElection:             *leaderElection,
 		LeaderElectionID:           "crossplane-leader-election-provider-ipam",
 		LeaderElectionResourceLock: "leases",
-		Cache:                      cache.Options{SyncPeriod: syncInterval},
-		Metrics:                    metricsserver.Options{BindAddress: *metricsAddr},
-		HealthProbeBindAddress:     *probeAddr,
+		// Managed fields are a large part of the small objects the ledger
+		// watches by the hundred thousand, and nothing reads them.
+		Cache:                  cache.Options{SyncPeriod: syncInterval, DefaultTransform: cache.TransformStripManagedFields()},
+		Metrics:                metricsserver.Options{BindAddress: *metricsAddr},
+		HealthProbeBindAddress: *probeAddr,
+		PprofBindAddress:       *pprofAddr,
 		// controller-runtime v0.23.3's priority queue can hang the manager's
 		// shutdown past its grace period (kubernetes-sigs/controller-runtime#3538).
 		Controller: config.Controller{UsePriorityQueue: ptr.To(false)},

@@ -8,12 +8,15 @@ package bench
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -62,6 +65,7 @@ type target struct {
 
 type stack struct {
 	plane   *localplane.Plane
+	pprof   string // host:port of the provider's pprof endpoints
 	wc      client.WithWatch
 	targets []*target
 }
@@ -109,6 +113,7 @@ func BenchmarkClaims(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
+				cpuBefore := s.cpu(tg)
 				b.ResetTimer()
 				for i := range b.N {
 					d, err := s.measure(ctx, tg, fmt.Sprintf("%s-%d-%d", tg.name, level, i), batch)
@@ -130,6 +135,10 @@ func BenchmarkClaims(b *testing.B) {
 				b.ReportMetric(float64(after.all-before.all)/n, "requests/claim")
 				b.ReportMetric(float64(after.writes-before.writes)/n, "writes/claim")
 				b.ReportMetric(float64(after.conflicts-before.conflicts)/n, "conflicts/claim")
+				if cpuAfter := s.cpu(tg); cpuAfter.ok && cpuBefore.ok {
+					b.ReportMetric(1000*(cpuAfter.provider-cpuBefore.provider)/n, "provider-cpu-ms/claim")
+					b.ReportMetric(1000*(cpuAfter.machine-cpuBefore.machine)/n, "machine-cpu-ms/claim")
+				}
 				if peer, ok := rates[fmt.Sprint(level, "capi-in-cluster")]; ok && tg.name != "capi-in-cluster" {
 					b.ReportMetric(rate/peer, "x-peer")
 				}
@@ -249,9 +258,40 @@ func (s *stack) fillWithClaims(tg *target) func(ctx context.Context, n int) erro
 		if n <= tg.used {
 			return nil
 		}
+		if dir := os.Getenv("BENCH_PROFILE_DIR"); dir != "" {
+			done := s.profile(filepath.Join(dir, tg.name+"-fill.pprof"))
+			defer done()
+		}
 		_, err := s.measure(ctx, tg, fmt.Sprintf("%s-fill", tg.name), n-tg.used)
 		return err
 	}
+}
+
+// profileSeconds is how long a fill's CPU profile of the provider runs.
+const profileSeconds = 30
+
+// profile writes a CPU profile of the provider's next profileSeconds to
+// file, in the background; the returned func waits for it.
+func (s *stack) profile(file string) func() {
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		url := fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", s.pprof, profileSeconds)
+		resp, err := http.Get(url) //nolint:noctx // Loopback, bounded by the seconds asked for.
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "profile:", err)
+			return
+		}
+		defer func() { _ = resp.Body.Close() }()
+		f, err := os.Create(file) //nolint:gosec // A path the person running the benchmark chose.
+		if err == nil {
+			_, err = io.Copy(f, resp.Body)
+			err = errors.Join(err, f.Close())
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "profile:", err)
+		}
+	})
+	return wg.Wait
 }
 
 // fillPeer gives the peer's pool n-used more IPAddresses directly, at the
@@ -317,9 +357,16 @@ func setUp(ctx context.Context) (*stack, error) {
 	if err != nil {
 		return nil, err
 	}
+	pprofPort, err := localplane.FreePort()
+	if err != nil {
+		return nil, err
+	}
 	plane, err := localplane.Start(ctx, localplane.Options{
 		Name: "bench", ExtraCRDDirs: []string{capi, peerCRDs}, Provider: true,
-		ProviderArgs: []string{fmt.Sprintf("--metrics-bind-address=127.0.0.1:%d", ourPort)},
+		ProviderArgs: []string{
+			fmt.Sprintf("--metrics-bind-address=127.0.0.1:%d", ourPort),
+			fmt.Sprintf("--pprof-bind-address=127.0.0.1:%d", pprofPort),
+		},
 	})
 	if err != nil {
 		return nil, err
@@ -333,7 +380,7 @@ func setUp(ctx context.Context) (*stack, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &stack{plane: plane, wc: wc}
+	s := &stack{plane: plane, wc: wc, pprof: fmt.Sprintf("127.0.0.1:%d", pprofPort)}
 	for _, ns := range []string{"bench-peer", "bench-draw", "bench-reserved"} {
 		if err := plane.Kube.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
 			return nil, err
@@ -397,7 +444,7 @@ func (s *stack) reservedPool(ctx context.Context) (*target, error) {
 		}
 		refs = append(refs, v1alpha1.ReservationRef{APIVersion: inclusterv1alpha1.SchemeGroupVersion.String(), Kind: inclusterv1alpha1.ReservationKind, Name: name})
 	}
-	var ranges []string
+	var all []netip.Addr
 	deadline := time.Now().Add(10 * time.Minute)
 	for _, ref := range refs {
 		for {
@@ -406,7 +453,9 @@ func (s *stack) reservedPool(ctx context.Context) (*target, error) {
 				return nil, err
 			}
 			if len(r.Status.AtProvider.Addresses) == 4096 {
-				ranges = append(ranges, compact(r.Status.AtProvider.Addresses)...)
+				for _, a := range r.Status.AtProvider.Addresses {
+					all = append(all, netip.MustParseAddr(a))
+				}
 				break
 			}
 			if time.Now().After(deadline) {
@@ -415,6 +464,10 @@ func (s *stack) reservedPool(ctx context.Context) (*target, error) {
 			time.Sleep(time.Second)
 		}
 	}
+	// As the ClusterIPAM composition writes it: the union of what the
+	// Reservations hold, sorted, as ranges.
+	slices.SortFunc(all, netip.Addr.Compare)
+	ranges := compact(all)
 	if err := s.plane.Kube.Create(ctx, &v1alpha1.IPPool{
 		ObjectMeta: metav1.ObjectMeta{Namespace: "bench-reserved", Name: "nodes"},
 		Spec:       v1alpha1.IPPoolSpec{Addresses: ranges, Prefix: 16, Gateway: "10.22.0.1", ReservationRefs: refs},
@@ -428,7 +481,7 @@ func (s *stack) reservedPool(ctx context.Context) (*target, error) {
 }
 
 // compact writes sorted addresses as ranges "a-b".
-func compact(addrs []string) []string {
+func compact(addrs []netip.Addr) []string {
 	var out []string
 	var from, prev netip.Addr
 	flush := func() {
@@ -441,8 +494,7 @@ func compact(addrs []string) []string {
 			out = append(out, from.String()+"-"+prev.String())
 		}
 	}
-	for _, s := range addrs {
-		a := netip.MustParseAddr(s)
+	for _, a := range addrs {
 		if from.IsValid() && prev.Next() == a {
 			prev = a
 			continue
@@ -512,6 +564,80 @@ func scrape(url string) (counts, error) {
 		}
 	}
 	return c, sc.Err()
+}
+
+// cpuTimes are CPU seconds spent so far by the provider that serves a
+// target and by the whole machine (every process: the API server, etcd,
+// the providers and this benchmark).
+type cpuTimes struct {
+	provider, machine float64
+	ok                bool
+}
+
+// cpu reads the CPU seconds of the process serving tg and of the machine.
+func (s *stack) cpu(tg *target) cpuTimes {
+	proc := "provider"
+	if tg.name == "capi-in-cluster" {
+		proc = "capi-ipam-in-cluster"
+	}
+	p, err := processCPU(s.plane.PID(proc))
+	if err != nil {
+		return cpuTimes{}
+	}
+	m, err := machineCPU()
+	if err != nil {
+		return cpuTimes{}
+	}
+	return cpuTimes{provider: p, machine: m, ok: true}
+}
+
+// clockTicks is the unit of /proc's CPU times (USER_HZ), 100 on Linux.
+const clockTicks = 100
+
+// processCPU is the user and system CPU time of process pid, in seconds.
+func processCPU(pid int) (float64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	// The command name, in parentheses, may hold spaces: fields are
+	// counted after it. utime and stime are fields 14 and 15.
+	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
+	if len(f) < 13 {
+		return 0, fmt.Errorf("short /proc/%d/stat", pid)
+	}
+	var sum float64
+	for _, v := range f[11:13] {
+		n, err := strconv.ParseFloat(v, 64)
+		if err != nil {
+			return 0, err
+		}
+		sum += n
+	}
+	return sum / clockTicks, nil
+}
+
+// machineCPU is the CPU time all processes spent, in seconds: /proc/stat's
+// user, nice, system, irq and softirq.
+func machineCPU() (float64, error) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, err
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line)
+	if len(f) < 8 || f[0] != "cpu" {
+		return 0, fmt.Errorf("unexpected /proc/stat: %q", line)
+	}
+	var sum float64
+	for _, i := range []int{1, 2, 3, 6, 7} {
+		n, err := strconv.ParseFloat(f[i], 64)
+		if err != nil {
+			return 0, err
+		}
+		sum += n
+	}
+	return sum / clockTicks, nil
 }
 
 // rssMiB is the resident memory of process pid.

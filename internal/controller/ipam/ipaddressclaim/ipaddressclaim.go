@@ -21,6 +21,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"sync"
 	"time"
 
 	"k8s.io/apimachinery/pkg/api/equality"
@@ -133,6 +134,12 @@ type Reconciler struct {
 	guards  *pool.Guards
 	waiters *waiters
 	log     logging.Logger
+	// bound remembers, per claim, the resourceVersion its status was
+	// patched over when its address was recorded. A reconcile that still
+	// reads that version from the cache (woken by the IPAddress's watch
+	// event, which can beat the claim's own) knows the address is
+	// recorded and writes nothing.
+	bound sync.Map // types.UID -> string
 }
 
 // addressToClaim wakes an IPAddress's claim: to record it, or to clean up
@@ -167,6 +174,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 	}
 	if !c.DeletionTimestamp.IsZero() {
 		r.waiters.drop(req.NamespacedName)
+		r.bound.Delete(c.UID)
 		return reconcile.Result{}, r.release(ctx, c)
 	}
 	if !found {
@@ -421,6 +429,10 @@ func (r *Reconciler) setReady(ctx context.Context, c *capiipamv1beta2.IPAddressC
 	}
 	meta.SetStatusCondition(&want.Status.Conditions, cond)
 	if equality.Semantic.DeepEqual(c.Status, want.Status) {
+		r.bound.Delete(c.UID)
+		return nil
+	}
+	if rv, ok := r.bound.Load(c.UID); ok && addr != nil && rv == c.ResourceVersion {
 		return nil
 	}
 	patch := client.MergeFromWithOptions(c, client.MergeFromWithOptimisticLock{})
@@ -429,6 +441,11 @@ func (r *Reconciler) setReady(ctx context.Context, c *capiipamv1beta2.IPAddressC
 	}
 	if err := r.kube.Status().Patch(ctx, want, patch); err != nil {
 		return fmt.Errorf("%s: %w", errUpdateStatus, err)
+	}
+	if addr != nil {
+		r.bound.Store(c.UID, c.ResourceVersion)
+	} else {
+		r.bound.Delete(c.UID)
 	}
 	return nil
 }

@@ -1,0 +1,207 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"slices"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/watch"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/provider-ipam/provider-ipam/internal/localplane"
+	"github.com/provider-ipam/provider-ipam/internal/wapisim"
+)
+
+// claimsAtOnce is how many ClusterIPAMClaims BenchmarkClusterIPAMClaims
+// applies at once, per backend.
+const claimsAtOnce = 500
+
+var (
+	claimGVK = schema.GroupVersionKind{Group: "k0rdent.mirantis.com", Version: "v1beta1", Kind: "ClusterIPAMClaim"}
+	ipamGVK  = schema.GroupVersionKind{Group: "k0rdent.mirantis.com", Version: "v1beta1", Kind: "ClusterIPAM"}
+)
+
+// BenchmarkClusterIPAMClaims applies 500 ClusterIPAMClaims at once through
+// Crossplane (the configuration's compositions and the function) and
+// reports the time from the apply until each is bound: its status.bound
+// set, and the ClusterIPAM it names Bound. Each claim is a /29 of its own
+// (five node addresses besides the gateway), in-cluster, then Infoblox on
+// the WAPI emulator. It runs on a plane of its own, with Crossplane, after
+// the other benchmarks have stopped theirs.
+func BenchmarkClusterIPAMClaims(b *testing.B) {
+	if shared != nil {
+		shared.plane.Stop()
+		shared, errSet = nil, fmt.Errorf("stopped for BenchmarkClusterIPAMClaims")
+	}
+	ctx := context.Background()
+	plane, err := localplane.Start(ctx, localplane.Options{Name: "bench-crossplane", Crossplane: true, Provider: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer plane.Stop()
+	if err := plane.UseEmulatorAsDefaultInfoblox(ctx); err != nil {
+		b.Fatal(err)
+	}
+	wc, err := client.NewWithWatch(plane.Env.Config, client.Options{Scheme: plane.Env.Scheme})
+	if err != nil {
+		b.Fatal(err)
+	}
+	backends := []struct {
+		provider string
+		first    netip.Prefix // the claims' /29s follow one another from here
+	}{
+		{"in-cluster", netip.MustParsePrefix("10.100.0.0/29")},
+		{"ipam-infoblox", netip.MustParsePrefix("10.110.0.0/29")},
+	}
+	for _, be := range backends {
+		b.Run(be.provider, func(b *testing.B) {
+			for i := range b.N {
+				ns := fmt.Sprintf("bench-%s-%d", be.provider, i)
+				if err := plane.Kube.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
+					b.Fatal(err)
+				}
+				claims := make([]*unstructured.Unstructured, claimsAtOnce)
+				cidr := be.first
+				for j := range claims {
+					if be.provider == "ipam-infoblox" {
+						if _, err := plane.WAPI.AddNetwork("default", cidr.String(), wapisim.NetworkOptions{Gateway: cidr.Addr().Next().String()}); err != nil {
+							b.Fatal(err)
+						}
+					}
+					claims[j] = clusterIPAMClaim(ns, fmt.Sprintf("c%d", j), be.provider, cidr)
+					cidr = netip.PrefixFrom(nextPrefixAddr(cidr), cidr.Bits())
+				}
+				b.ResetTimer()
+				times, err := applyAndTime(ctx, plane.Kube, wc, ns, claims)
+				b.StopTimer()
+				if err != nil {
+					b.Fatal(err)
+				}
+				slices.Sort(times)
+				b.ReportMetric(percentile(times, 50).Seconds(), "p50-s")
+				b.ReportMetric(percentile(times, 99).Seconds(), "p99-s")
+				b.ReportMetric(times[len(times)-1].Seconds(), "max-s")
+			}
+		})
+	}
+}
+
+// nextPrefixAddr is the first address after p.
+func nextPrefixAddr(p netip.Prefix) netip.Addr {
+	a := p.Addr()
+	for range 1 << (a.BitLen() - p.Bits()) {
+		a = a.Next()
+	}
+	return a
+}
+
+// clusterIPAMClaim is a k0rdent ClusterIPAMClaim for a cluster that does
+// not exist (yet): it holds its whole CIDR but the gateway.
+func clusterIPAMClaim(ns, name, provider string, cidr netip.Prefix) *unstructured.Unstructured {
+	u := &unstructured.Unstructured{}
+	u.SetGroupVersionKind(claimGVK)
+	u.SetNamespace(ns)
+	u.SetName(name)
+	u.Object["spec"] = map[string]any{
+		"provider": provider,
+		"cluster":  name + "-cluster",
+		"nodeNetwork": map[string]any{
+			"cidr":    cidr.String(),
+			"gateway": cidr.Addr().Next().String(),
+			"prefix":  int64(cidr.Bits()),
+		},
+	}
+	return u
+}
+
+// applyAndTime creates the claims at once and returns, per claim, the time
+// from the start until it was bound. Claims and ClusterIPAMs are followed
+// through watches of the namespace: no polling LIST.
+func applyAndTime(ctx context.Context, kube client.Client, wc client.WithWatch, ns string, claims []*unstructured.Unstructured) ([]time.Duration, error) {
+	ctx, cancel := context.WithTimeout(ctx, 15*time.Minute)
+	defer cancel()
+	watchOf := func(gvk schema.GroupVersionKind) (watch.Interface, error) {
+		l := &unstructured.UnstructuredList{}
+		l.SetGroupVersionKind(gvk.GroupVersion().WithKind(gvk.Kind + "List"))
+		return wc.Watch(ctx, l, client.InNamespace(ns))
+	}
+	cw, err := watchOf(claimGVK)
+	if err != nil {
+		return nil, err
+	}
+	defer cw.Stop()
+	iw, err := watchOf(ipamGVK)
+	if err != nil {
+		return nil, err
+	}
+	defer iw.Stop()
+
+	start := time.Now()
+	if err := parallel(32, claims, func(c *unstructured.Unstructured) error { return kube.Create(ctx, c) }); err != nil {
+		return nil, err
+	}
+	ref := map[string]string{}         // claim -> its ClusterIPAM, once bound
+	ipamBound := map[string]bool{}     // ClusterIPAM -> phase Bound
+	done := map[string]time.Duration{} // claim -> time to bound
+	check := func(claim string) {
+		if r, ok := ref[claim]; ok && ipamBound[r] {
+			if _, seen := done[claim]; !seen {
+				done[claim] = time.Since(start)
+			}
+		}
+	}
+	for len(done) < len(claims) {
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("%d of %d claims bound: %w", len(done), len(claims), ctx.Err())
+		case ev, ok := <-cw.ResultChan():
+			if !ok {
+				return nil, fmt.Errorf("the claims' watch closed with %d of %d bound", len(done), len(claims))
+			}
+			u, isU := ev.Object.(*unstructured.Unstructured)
+			if !isU || ev.Type == watch.Deleted {
+				continue
+			}
+			bound, _, _ := unstructured.NestedBool(u.Object, "status", "bound")
+			r, _, _ := unstructured.NestedString(u.Object, "spec", "clusterIPAMRef")
+			if bound && r != "" {
+				ref[u.GetName()] = r
+				check(u.GetName())
+			}
+		case ev, ok := <-iw.ResultChan():
+			if !ok {
+				return nil, fmt.Errorf("the ClusterIPAMs' watch closed with %d of %d bound", len(done), len(claims))
+			}
+			u, isU := ev.Object.(*unstructured.Unstructured)
+			if !isU || ev.Type == watch.Deleted {
+				continue
+			}
+			if phase, _, _ := unstructured.NestedString(u.Object, "status", "phase"); phase == "Bound" {
+				ipamBound[u.GetName()] = true
+				for c, r := range ref {
+					if r == u.GetName() {
+						check(c)
+					}
+				}
+			}
+		}
+	}
+	out := make([]time.Duration, 0, len(done))
+	for _, d := range done {
+		out = append(out, d)
+	}
+	return out, nil
+}
+
+// percentile is the p-th percentile of sorted durations (nearest rank).
+func percentile(sorted []time.Duration, p int) time.Duration {
+	i := (p*len(sorted) + 99) / 100
+	return sorted[max(i-1, 0)]
+}
