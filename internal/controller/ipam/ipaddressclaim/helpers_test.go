@@ -1,14 +1,19 @@
 package ipaddressclaim
 
 import (
+	"context"
 	"net/netip"
 	"slices"
 	"testing"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	capiipamv1beta2 "sigs.k8s.io/cluster-api/api/ipam/v1beta2"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 
 	"github.com/provider-ipam/provider-ipam/internal/ipam"
 )
@@ -96,5 +101,56 @@ func TestClusterName(t *testing.T) {
 				t.Errorf("clusterName = %q, want %q", got, tc.want)
 			}
 		})
+	}
+}
+
+// TestSetReadyRecordsAnAddressOnce: a reconcile that still reads the claim
+// as it was before its address was recorded (the IPAddress's watch event
+// can beat the claim's) writes nothing; a newer copy without the address
+// (someone cleared the status) gets it recorded again.
+func TestSetReadyRecordsAnAddressOnce(t *testing.T) {
+	s := runtime.NewScheme()
+	if err := capiipamv1beta2.AddToScheme(s); err != nil {
+		t.Fatal(err)
+	}
+	claim := &capiipamv1beta2.IPAddressClaim{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "c", UID: "uid-c"}}
+	patches := 0
+	kube := fake.NewClientBuilder().WithScheme(s).WithObjects(claim).WithStatusSubresource(claim).
+		WithInterceptorFuncs(interceptor.Funcs{SubResourcePatch: func(ctx context.Context, c client.Client, sub string, o client.Object, p client.Patch, opts ...client.SubResourcePatchOption) error {
+			patches++
+			return c.SubResource(sub).Patch(ctx, o, p, opts...)
+		}}).Build()
+	r := &Reconciler{kube: kube}
+	ctx := context.Background()
+	stale := &capiipamv1beta2.IPAddressClaim{}
+	if err := kube.Get(ctx, client.ObjectKeyFromObject(claim), stale); err != nil {
+		t.Fatal(err)
+	}
+	addr := &capiipamv1beta2.IPAddress{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "c"}}
+	for range 2 {
+		if err := r.setReady(ctx, stale.DeepCopy(), addr, "Ready", ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if patches != 1 {
+		t.Fatalf("recording one address over the same copy patched %d times, want 1", patches)
+	}
+	cleared := &capiipamv1beta2.IPAddressClaim{}
+	if err := kube.Get(ctx, client.ObjectKeyFromObject(claim), cleared); err != nil {
+		t.Fatal(err)
+	}
+	cleared.Status = capiipamv1beta2.IPAddressClaimStatus{}
+	if err := kube.Status().Update(ctx, cleared); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.setReady(ctx, cleared, addr, "Ready", ""); err != nil {
+		t.Fatal(err)
+	}
+	got := &capiipamv1beta2.IPAddressClaim{}
+	if err := kube.Get(ctx, client.ObjectKeyFromObject(claim), got); err != nil {
+		t.Fatal(err)
+	}
+	if got.Status.AddressRef.Name != "c" {
+		t.Errorf("after the status was cleared, addressRef = %q, want c", got.Status.AddressRef.Name)
 	}
 }
