@@ -15,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/watch"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/provider-ipam/provider-ipam/internal/controller/k0rdent/clusteripamclaim"
 	"github.com/provider-ipam/provider-ipam/internal/localplane"
 	"github.com/provider-ipam/provider-ipam/internal/wapisim"
 )
@@ -24,8 +25,8 @@ import (
 const claimsAtOnce = 500
 
 var (
-	claimGVK = schema.GroupVersionKind{Group: "k0rdent.mirantis.com", Version: "v1beta1", Kind: "ClusterIPAMClaim"}
-	ipamGVK  = schema.GroupVersionKind{Group: "k0rdent.mirantis.com", Version: "v1beta1", Kind: "ClusterIPAM"}
+	claimGVK = clusteripamclaim.ClaimGVK
+	ipamGVK  = clusteripamclaim.ClaimGVK.GroupVersion().WithKind(clusteripamclaim.IPAMKind)
 )
 
 // BenchmarkClusterIPAMClaims applies 500 ClusterIPAMClaims at once through
@@ -162,11 +163,11 @@ func applyAndTime(ctx context.Context, kube client.Client, wc client.WithWatch, 
 		case <-ctx.Done():
 			return nil, fmt.Errorf("%d of %d claims bound: %w", len(done), len(claims), ctx.Err())
 		case ev, ok := <-cw.ResultChan():
-			if !ok {
-				return nil, fmt.Errorf("the claims' watch closed with %d of %d bound", len(done), len(claims))
+			u, err := present(ev, ok, "claims", len(done), len(claims))
+			if err != nil {
+				return nil, err
 			}
-			u, isU := ev.Object.(*unstructured.Unstructured)
-			if !isU || ev.Type == watch.Deleted {
+			if u == nil {
 				continue
 			}
 			bound, _, _ := unstructured.NestedBool(u.Object, "status", "bound")
@@ -176,11 +177,11 @@ func applyAndTime(ctx context.Context, kube client.Client, wc client.WithWatch, 
 				check(u.GetName())
 			}
 		case ev, ok := <-iw.ResultChan():
-			if !ok {
-				return nil, fmt.Errorf("the ClusterIPAMs' watch closed with %d of %d bound", len(done), len(claims))
+			u, err := present(ev, ok, "ClusterIPAMs", len(done), len(claims))
+			if err != nil {
+				return nil, err
 			}
-			u, isU := ev.Object.(*unstructured.Unstructured)
-			if !isU || ev.Type == watch.Deleted {
+			if u == nil {
 				continue
 			}
 			if phase, _, _ := unstructured.NestedString(u.Object, "status", "phase"); phase == "Bound" {
@@ -198,6 +199,19 @@ func applyAndTime(ctx context.Context, kube client.Client, wc client.WithWatch, 
 		out = append(out, d)
 	}
 	return out, nil
+}
+
+// present is the object a watch event of what carries, nil for a deletion
+// or anything else; an error if the watch closed (ok false).
+func present(ev watch.Event, ok bool, what string, bound, all int) (*unstructured.Unstructured, error) {
+	if !ok {
+		return nil, fmt.Errorf("the %s' watch closed with %d of %d claims bound", what, bound, all)
+	}
+	u, isU := ev.Object.(*unstructured.Unstructured)
+	if !isU || ev.Type == watch.Deleted {
+		return nil, nil
+	}
+	return u, nil
 }
 
 // percentile is the p-th percentile of sorted durations (nearest rank).
