@@ -137,6 +137,11 @@ func composeClusterDeployment(req *fnv1.RunFunctionRequest, rsp *fnv1.RunFunctio
 			message: fmt.Sprintf("template %q needs %s: no cluster objects are composed without it", template, strings.Join(missing, " and "))}
 	}
 	d.out.extra = append(d.out.extra, tmpl)
+	if !supported {
+		// Crossplane counts an XR that composes nothing as ready; a cluster
+		// that cannot be composed is not, whatever its IPAM says.
+		d.out.ready = resource.ReadyFalse
+	}
 
 	if dryRun {
 		d.dryRun(st, claim, supported, v)

@@ -31,6 +31,60 @@ func wantResponse(t *testing.T, js string) *fnv1.RunFunctionResponse {
 	return want
 }
 
+// A ClusterDeployment whose template cannot be composed is not ready, even
+// though its IPAM is bound and nothing it composes is unready: Crossplane
+// would otherwise count an XR that composes nothing as ready.
+func TestTemplateNotComposedIsNotReady(t *testing.T) {
+	const requirements = `"requirements": {"resources": {
+		"clusterIPAM": {"apiVersion": "k0rdent.mirantis.com/v1beta1", "kind": "ClusterIPAM", "matchName": "c1-ipam", "namespace": "team-a"},
+		"ipamClaim": {"apiVersion": "k0rdent.mirantis.com/v1beta1", "kind": "ClusterIPAMClaim", "matchName": "c1-ipam", "namespace": "team-a"}}}`
+	const ipamReady = `{"type": "IPAMReady", "status": "STATUS_CONDITION_TRUE", "reason": "Bound",
+		"message": "ClusterIPAM team-a/c1-ipam is bound: IPPool c1-ipam-node holds 2 addresses for 2 nodes", "target": "TARGET_COMPOSITE"}`
+	const composite = `"composite": {"ready": "READY_FALSE", "resource": {"apiVersion": "k0rdent.mirantis.com/v1beta1", "kind": "ClusterDeployment",
+		"status": {"ipPool": {"apiGroup": "ipam.provider-ipam.io", "kind": "IPPool", "name": "c1-ipam-node"}, "ipamBound": true}}}`
+	cases := map[string]struct {
+		in   input
+		want string
+	}{
+		"OnlyNodeCounts": {
+			in: boundRef(vsphereTemplate, `,"config":{"controlPlaneNumber":1,"workersNumber":1}`, `["10.0.0.2","10.0.0.3"]`),
+			want: `{"meta": {"tag": "test", "ttl": "60s"}, "desired": {` + composite + `},
+				"results": [{"severity": "SEVERITY_WARNING", "target": "TARGET_COMPOSITE",
+					"message": "template \"vsphere-standalone-cp-1-0-0\" needs spec.config.controlPlane.vmTemplate and spec.config.worker.vmTemplate: no cluster objects are composed without it"}],
+				` + requirements + `,
+				"conditions": [` + ipamReady + `,
+					{"type": "TemplateReady", "status": "STATUS_CONDITION_FALSE", "reason": "InvalidConfig", "target": "TARGET_COMPOSITE",
+					 "message": "template \"vsphere-standalone-cp-1-0-0\" needs spec.config.controlPlane.vmTemplate and spec.config.worker.vmTemplate: no cluster objects are composed without it"}]}`,
+		},
+		"UnsupportedTemplate": {
+			in: boundRef("aws-standalone-cp-1-0-0", `,"config":{"controlPlaneNumber":1,"workersNumber":1}`, `["10.0.0.2","10.0.0.3"]`),
+			want: `{"meta": {"tag": "test", "ttl": "60s"}, "desired": {` + composite + `},
+				"results": [{"severity": "SEVERITY_WARNING", "target": "TARGET_COMPOSITE",
+					"message": "template \"aws-standalone-cp-1-0-0\" is not supported: only vSphere templates (names containing \"vsphere\") are composed"}],
+				` + requirements + `,
+				"conditions": [` + ipamReady + `,
+					{"type": "TemplateReady", "status": "STATUS_CONDITION_FALSE", "reason": "TemplateUnsupported", "target": "TARGET_COMPOSITE",
+					 "message": "template \"aws-standalone-cp-1-0-0\" is not supported: only vSphere templates (names containing \"vsphere\") are composed"}]}`,
+		},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			if diff := cmp.Diff(wantResponse(t, tc.want), runResponse(t, tc.in), protocmp.Transform()); diff != "" {
+				t.Errorf("response (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// A deployment whose cluster is composed leaves its readiness to what it
+// composes.
+func TestComposedTemplateReadinessIsDerived(t *testing.T) {
+	rsp := runResponse(t, boundRef(vsphereTemplate, cdConfig(""), `["10.0.0.2","10.0.0.3"]`))
+	if r := rsp.GetDesired().GetComposite().GetReady(); r != fnv1.Ready_READY_UNSPECIFIED {
+		t.Errorf("desired composite ready = %s, want it unspecified", r)
+	}
+}
+
 // A gateway that no host of its network may have holds nothing: the
 // ClusterIPAM fails with a sentence naming the field.
 func TestGatewayNotAHostHoldsNothing(t *testing.T) {
