@@ -137,6 +137,11 @@ func composeClusterDeployment(req *fnv1.RunFunctionRequest, rsp *fnv1.RunFunctio
 			message: fmt.Sprintf("template %q needs %s: no cluster objects are composed without it", template, strings.Join(missing, " and "))}
 	}
 	d.out.extra = append(d.out.extra, tmpl)
+	if !supported {
+		// Crossplane counts an XR that composes nothing as ready; a cluster
+		// that cannot be composed is not, whatever its IPAM says.
+		d.out.ready = resource.ReadyFalse
+	}
 
 	if dryRun {
 		d.dryRun(st, claim, supported, v)
@@ -158,7 +163,7 @@ func composeClusterDeployment(req *fnv1.RunFunctionRequest, rsp *fnv1.RunFunctio
 }
 
 // nodeNumber reads a node count from the values: k0rdent's vSphere template
-// default when unset, an error when negative or not an integer.
+// default when unset, an error when negative, too large or not an integer.
 func nodeNumber(values map[string]any, key string) (int64, error) {
 	v, found, err := nestedNumber(values, key)
 	switch {
@@ -168,6 +173,9 @@ func nodeNumber(values map[string]any, key string) (int64, error) {
 		return defaultNodeNumber, nil
 	case v < 0:
 		return 0, fmt.Errorf("spec.config.%s is negative (%d)", key, v)
+	case v > maxNodes:
+		// Bounded alone, two counts cannot overflow when added.
+		return 0, fmt.Errorf("spec.config.%s is %d, more than the %d nodes one network can reserve", key, v, maxNodes)
 	}
 	return v, nil
 }

@@ -432,6 +432,9 @@ func TestClusterDeploymentBadConfigIsFatal(t *testing.T) {
 		`"workersNumber":-1`:                             "spec.config.workersNumber is negative (-1)",
 		`"controlPlaneNumber":"three"`:                   "spec.config.controlPlaneNumber: three is not a number",
 		`"controlPlaneNumber":3000,"workersNumber":2000`: "spec.config asks for 5000 nodes, more than the 4096",
+		// Counts whose sum overflows int64 are refused one by one.
+		`"controlPlaneNumber":4611686018427387904,"workersNumber":4611686018427387904`: "spec.config.controlPlaneNumber is 4611686018427387904, more than the 4096 nodes one network can reserve",
+		`"workersNumber":1e30`: "spec.config.workersNumber: 1e+30 is out of range",
 	} {
 		g := run(t, input{xr: cdXR(vsphereTemplate, cdConfig(cfg))})
 		if f := g.fatal(); !strings.Contains(f, want) {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"math"
 	"net/netip"
 	"slices"
 	"strconv"
@@ -182,6 +183,9 @@ func nodeCount(req *fnv1.RunFunctionRequest, rsp *fnv1.RunFunctionResponse, name
 			v = defaultNodeNumber
 		case v < 0:
 			return 0, true, fmt.Errorf("ClusterDeployment %s/%s: spec.config.%s is negative (%d)", namespace, cluster, f, v)
+		case v > maxNodes:
+			// Bounded alone, two counts cannot overflow when added.
+			return 0, true, fmt.Errorf("ClusterDeployment %s/%s: spec.config.%s is %d, more than the %d nodes one network can reserve", namespace, cluster, f, v, maxNodes)
 		}
 		total += v
 	}
@@ -208,6 +212,10 @@ func nestedNumber(obj map[string]any, path ...string) (int64, bool, error) {
 	case int64:
 		return v, true, nil
 	case float64:
+		// Converting a float beyond int64 gives an arbitrary integer.
+		if v >= math.MaxInt64 || v < math.MinInt64 {
+			return 0, true, fmt.Errorf("%v is out of range", v)
+		}
 		if v != float64(int64(v)) {
 			return 0, true, fmt.Errorf("%v is not an integer", v)
 		}

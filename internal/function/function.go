@@ -131,6 +131,9 @@ type result struct {
 	status    map[string]any // merged into the desired XR's status
 	condition condition
 	extra     []condition // further conditions of other types
+	// ready overrides the readiness Crossplane derives from the composed
+	// resources when set.
+	ready resource.Ready
 }
 
 // keepOnlyObserved drops the desired resources that do not exist yet.
@@ -159,6 +162,7 @@ func (r *result) apply(req *fnv1.RunFunctionRequest, rsp *fnv1.RunFunctionRespon
 		status[k] = v
 	}
 	dxr.Resource.Object["status"] = status
+	dxr.Ready = r.ready
 	if err := response.SetDesiredCompositeResource(rsp, dxr); err != nil {
 		return fmt.Errorf("cannot set the desired composite resource: %w", err)
 	}

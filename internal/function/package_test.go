@@ -219,6 +219,14 @@ func (v validator) validate(obj, old map[string]any) field.ErrorList {
 	} else {
 		errs = validation.ValidateCustomResourceUpdate(nil, obj, old, v.schema)
 	}
+	// The API server runs no CEL rule on an object with a missing required
+	// field, a value of the wrong type, too long or too many.
+	for _, e := range errs {
+		switch e.Type {
+		case field.ErrorTypeNotSupported, field.ErrorTypeRequired, field.ErrorTypeTooLong, field.ErrorTypeTooMany, field.ErrorTypeTypeInvalid:
+			return errs
+		}
+	}
 	var oldObj any
 	if old != nil {
 		oldObj = old
@@ -288,6 +296,15 @@ func TestClaimAdmission(t *testing.T) {
 		"BothCIDRAndList":     {spec: "  provider: in-cluster\n  nodeNetwork: {cidr: 10.0.0.0/24, ipAddresses: [10.0.0.5]}\n", want: "set exactly one of cidr or ipAddresses"},
 		"NoNodeNetwork":       {spec: "  provider: in-cluster\n", want: "nodeNetwork: Required value"},
 		"ExternalNetworkLate": {spec: base + "  externalNetwork: {ipAddresses: [10.0.2.5]}\n", old: base},
+		"GatewayNetworkAddress": {spec: "  provider: in-cluster\n  nodeNetwork: {cidr: 203.0.113.0/28, gateway: 203.0.113.0}\n",
+			want: "spec.nodeNetwork.gateway: Invalid value: 203.0.113.0 is the network address of 203.0.113.0/28, not a host address"},
+		"GatewayBroadcastAddress": {spec: "  provider: in-cluster\n  nodeNetwork: {cidr: 203.0.113.0/28, gateway: 203.0.113.15}\n",
+			want: "spec.nodeNetwork.gateway: Invalid value: 203.0.113.15 is the broadcast address of 203.0.113.0/28, not a host address"},
+		"ClusterNetworkGatewayBroadcast": {spec: base + "  clusterNetwork: {ipAddresses: [10.0.1.5], prefix: 24, gateway: 10.0.1.255}\n",
+			want: "spec.clusterNetwork.gateway: Invalid value: 10.0.1.255 is the broadcast address of its /24 network, not a host address"},
+		"GatewayHost":        {spec: "  provider: in-cluster\n  nodeNetwork: {cidr: 203.0.113.0/28, gateway: 203.0.113.14}\n"},
+		"BadCIDRAndGateway":  {spec: "  provider: in-cluster\n  nodeNetwork: {cidr: 10.0.0.0/33, gateway: 10.0.0.1}\n", want: "must be a CIDR without host bits"},
+		"NeitherWithGateway": {spec: "  provider: in-cluster\n  nodeNetwork: {gateway: 10.0.0.1, prefix: 24}\n", want: "set exactly one of cidr or ipAddresses"},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -301,6 +318,46 @@ func TestClaimAdmission(t *testing.T) {
 				t.Errorf("refused: %v", errs.ToAggregate())
 			case tc.want != "" && (len(errs) == 0 || !strings.Contains(errs.ToAggregate().Error(), tc.want)):
 				t.Errorf("errors %v, want one containing %q", errs.ToAggregate(), tc.want)
+			case len(errs) > 0 && strings.Contains(errs.ToAggregate().Error(), "evaluating rule"):
+				// A missing or malformed field gets its own message, not a
+				// CEL evaluation error of a rule that reads it.
+				t.Errorf("errors %v, want no CEL evaluation error", errs.ToAggregate())
+			}
+		})
+	}
+}
+
+// A ClusterDeployment's node counts are bounded at admission, so that no
+// count, nor their sum, overflows where the function adds them up.
+func TestClusterDeploymentAdmission(t *testing.T) {
+	v := newValidator(t, loadXRDs(t)["ClusterDeployment"])
+	cases := map[string]struct {
+		config string
+		want   string // "" for accepted
+	}{
+		"Defaults":         {config: "{}"},
+		"Counts":           {config: "{controlPlaneNumber: 3, workersNumber: 2, vsphere: {server: vc}}"},
+		"AllWorkers":       {config: "{controlPlaneNumber: 1, workersNumber: 4095}"},
+		"SumTooLarge":      {config: "{controlPlaneNumber: 3000, workersNumber: 2000}", want: "spec.config: Invalid value: controlPlaneNumber + workersNumber is more than the 4096 node addresses one network can reserve"},
+		"DefaultPlusMax":   {config: "{workersNumber: 4096}", want: "controlPlaneNumber + workersNumber is more than the 4096"},
+		"Huge":             {config: "{controlPlaneNumber: 9223372036854775807, workersNumber: 9223372036854775807}", want: "spec.config.controlPlaneNumber: Invalid value: 9223372036854775807: spec.config.controlPlaneNumber in body should be less than or equal to 4096"},
+		"HalfOfInt64Twice": {config: "{controlPlaneNumber: 4611686018427387904, workersNumber: 4611686018427387904}", want: "workersNumber in body should be less than or equal to 4096"},
+		"Negative":         {config: "{workersNumber: -9223372036854775808, controlPlaneNumber: -1}", want: "workersNumber in body should be greater than or equal to 0"},
+		"NotAnInteger":     {config: "{workersNumber: two}", want: `spec.config.workersNumber: Invalid value: "string": spec.config.workersNumber in body must be of type integer`},
+		"BeyondInt64":      {config: "{workersNumber: 1e30}", want: "spec.config.workersNumber in body must be of type integer"},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			obj := parse(t, "apiVersion: k0rdent.mirantis.com/v1beta1\nkind: ClusterDeployment\nmetadata: {name: c, namespace: a}\n"+
+				"spec:\n  template: vsphere-standalone-cp-1-0-0\n  config: "+tc.config+"\n")
+			errs := v.validate(obj, nil)
+			switch {
+			case tc.want == "" && len(errs) > 0:
+				t.Errorf("refused: %v", errs.ToAggregate())
+			case tc.want != "" && (len(errs) == 0 || !strings.Contains(errs.ToAggregate().Error(), tc.want)):
+				t.Errorf("errors %v, want one containing %q", errs.ToAggregate(), tc.want)
+			case len(errs) > 0 && strings.Contains(errs.ToAggregate().Error(), "evaluating rule"):
+				t.Errorf("errors %v, want no CEL evaluation error", errs.ToAggregate())
 			}
 		})
 	}

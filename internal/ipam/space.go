@@ -124,6 +124,11 @@ func ParseSpace(s SpaceSpec) (Space, error) {
 		if !sp.network.Contains(sp.gateway) {
 			return Space{}, invalid(ReasonInvalidGateway, "gateway", s.Gateway, "is outside the network %s", sp.network)
 		}
+		// Machines cannot route through an address no host of the network
+		// may have.
+		if why := reservedWhy(sp.network, sp.gateway); why != "" {
+			return Space{}, invalid(ReasonInvalidGateway, "gateway", s.Gateway, "is %s, not a host address", why)
+		}
 	}
 
 	var excluded []netip.Addr
@@ -170,6 +175,22 @@ func reservedAddrs(p netip.Prefix) []netip.Addr {
 		return []netip.Addr{p.Addr(), netipx.PrefixLastIP(p)}
 	}
 	return []netip.Addr{p.Addr()}
+}
+
+// reservedWhy names what a is in network p when it is one of p's reserved
+// addresses, or returns "" when it is not.
+func reservedWhy(p netip.Prefix, a netip.Addr) string {
+	if !slices.Contains(reservedAddrs(p), a) {
+		return ""
+	}
+	switch {
+	case a != p.Addr():
+		return fmt.Sprintf("the broadcast address of %s", p)
+	case a.Is4():
+		return fmt.Sprintf("the network address of %s", p)
+	default:
+		return fmt.Sprintf("the subnet-router anycast address of %s", p)
+	}
 }
 
 func checkOverlaps(entries []string, ranges []netipx.IPRange) error {
@@ -243,15 +264,8 @@ func (s Space) Why(a netip.Addr) string {
 	switch {
 	case s.gateway.IsValid() && a == s.gateway:
 		return "the gateway"
-	case s.network.IsValid() && slices.Contains(reservedAddrs(s.network), a):
-		switch {
-		case a != s.network.Addr():
-			return fmt.Sprintf("the broadcast address of %s", s.network)
-		case a.Is4():
-			return fmt.Sprintf("the network address of %s", s.network)
-		default:
-			return fmt.Sprintf("the subnet-router anycast address of %s", s.network)
-		}
+	case s.network.IsValid() && reservedWhy(s.network, a) != "":
+		return reservedWhy(s.network, a)
 	case !s.Contains(a):
 		return fmt.Sprintf("outside %s", s.desc)
 	}

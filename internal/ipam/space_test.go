@@ -96,6 +96,11 @@ func TestParseSpaceInvalid(t *testing.T) {
 		{"gateway ipv4-mapped", SpaceSpec{CIDR: "192.0.2.0/24", Gateway: "::ffff:192.0.2.1"}, ReasonInvalidGateway, "gateway", ""},
 		{"gateway of wrong family", SpaceSpec{CIDR: "192.0.2.0/24", Gateway: "2001:db8::1"}, ReasonMixedFamilies, "gateway", ""},
 		{"gateway of wrong family, v6 space", SpaceSpec{IPAddresses: []string{"2001:db8::10"}, Gateway: "192.0.2.1", Prefix: 64}, ReasonMixedFamilies, "gateway", ""},
+		{"gateway is the network address", SpaceSpec{CIDR: "203.0.113.0/28", Gateway: "203.0.113.0"}, ReasonInvalidGateway, "gateway", "is the network address of 203.0.113.0/28, not a host address"},
+		{"gateway is the broadcast address", SpaceSpec{CIDR: "203.0.113.0/28", Gateway: "203.0.113.15"}, ReasonInvalidGateway, "gateway", "is the broadcast address of 203.0.113.0/28, not a host address"},
+		{"gateway is the network address of a cidr slice's network", SpaceSpec{CIDR: "192.0.2.64/26", Prefix: 24, Gateway: "192.0.2.0"}, ReasonInvalidGateway, "gateway", "is the network address of 192.0.2.0/24"},
+		{"gateway is the broadcast address of the network placed by prefix", SpaceSpec{IPAddresses: []string{"192.0.2.10-192.0.2.20"}, Gateway: "192.0.2.255", Prefix: 24}, ReasonInvalidGateway, "gateway", "is the broadcast address of 192.0.2.0/24"},
+		{"gateway is the subnet-router anycast address", SpaceSpec{CIDR: "2001:db8::/64", Gateway: "2001:db8::"}, ReasonInvalidGateway, "gateway", "is the subnet-router anycast address of 2001:db8::/64, not a host address"},
 		{"gateway without prefix with ipAddresses", SpaceSpec{IPAddresses: []string{"192.0.2.10-192.0.2.20"}, Gateway: "192.0.2.1"}, ReasonInvalidPrefix, "prefix", "required"},
 
 		// Prefix.

@@ -404,6 +404,11 @@ func withGrace(p *v1alpha1.IPPool, seconds int32) *v1alpha1.IPPool {
 	return p
 }
 
+func withAddresses(p *v1alpha1.IPPool, addrs []string) *v1alpha1.IPPool {
+	p.Spec.Addresses = addrs
+	return p
+}
+
 func TestPoolValidation(t *testing.T) {
 	ns := namespace(t, "validation")
 	cases := map[string]struct {
@@ -420,6 +425,10 @@ func TestPoolValidation(t *testing.T) {
 		"CAPIPoolRef":     {refPool(ns, "capi", "ipam.cluster.x-k8s.io/v1alpha2", "InClusterIPPool"), "must name a Reservation of provider-ipam"},
 		"GraceTooLong":    {withGrace(ippool(ns, "grace", "", 24, "192.0.2.10"), 86401), "reuseGracePeriodSeconds"},
 		"GatewayInvalid":  {ippool(ns, "gwbad", "nope", 24, "192.0.2.10"), "must be an IP address"},
+		"GatewayNetwork":  {ippool(ns, "gwnet", "192.0.2.0", 24, "192.0.2.10"), "spec.gateway: Invalid value: 192.0.2.0 is the network address of 192.0.2.0/24, not a host address"},
+		"GatewayBcast":    {ippool(ns, "gwbcast", "192.0.2.255", 24, "192.0.2.10"), "192.0.2.255 is the broadcast address of its /24 network, not a host address"},
+		"GatewayAnycast":  {ippool(ns, "gwany", "2001:db8::", 64, "2001:db8::10"), "2001:db8:: is the subnet-router anycast address of 2001:db8::/64, not a host address"},
+		"EmptyAddresses":  {withAddresses(ippool(ns, "emptylist", "192.0.2.1", 24), []string{}), "should have at least 1 items"},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -427,7 +436,16 @@ func TestPoolValidation(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("create: %v, want an error containing %q", err, tc.want)
 			}
+			// A missing or malformed field gets its own message, not a CEL
+			// evaluation error of a rule that reads it.
+			if err != nil && strings.Contains(err.Error(), "evaluating rule") {
+				t.Errorf("create: %v, want no CEL evaluation error", err)
+			}
 		})
+	}
+	// A point-to-point /31 has no network or broadcast address.
+	if err := kube.Create(context.Background(), ippool(ns, "p2p", "192.0.2.0", 31, "192.0.2.1"), client.DryRunAll); err != nil {
+		t.Errorf("create /31 pool: %v", err)
 	}
 }
 

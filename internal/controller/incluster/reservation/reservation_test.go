@@ -404,6 +404,21 @@ func TestAdmissionRejectsBadInput(t *testing.T) {
 		"gateway no prefix": {v1alpha1.ReservationParameters{Space: &commonv1alpha1.AddressSpace{IPAddresses: []string{"10.0.0.5"}, Gateway: "10.0.0.1"}}, "prefix is required with ipAddresses and a gateway"},
 		"address and count": {v1alpha1.ReservationParameters{Address: "10.0.0.5", Count: ptr.To[int32](2)}, "address and count are exclusive"},
 		"nothing":           {v1alpha1.ReservationParameters{}, "set space, address, or both"},
+
+		// A gateway must be a host of its network.
+		"gateway network address":   {v1alpha1.ReservationParameters{Space: &commonv1alpha1.AddressSpace{CIDR: "203.0.113.0/28", Gateway: "203.0.113.0"}}, "spec.forProvider.space.gateway: Invalid value: 203.0.113.0 is the network address of 203.0.113.0/28, not a host address"},
+		"gateway broadcast address": {v1alpha1.ReservationParameters{Space: &commonv1alpha1.AddressSpace{CIDR: "203.0.113.0/28", Gateway: "203.0.113.15"}}, "203.0.113.15 is the broadcast address of 203.0.113.0/28, not a host address"},
+		"gateway network of slice":  {v1alpha1.ReservationParameters{Space: &commonv1alpha1.AddressSpace{CIDR: "203.0.113.16/28", Prefix: 24, Gateway: "203.0.113.0"}}, "203.0.113.0 is the network address of 203.0.113.0/24, not a host address"},
+		"gateway broadcast of list": {v1alpha1.ReservationParameters{Space: &commonv1alpha1.AddressSpace{IPAddresses: []string{"10.0.0.5"}, Prefix: 24, Gateway: "10.0.0.255"}}, "10.0.0.255 is the broadcast address of its /24 network, not a host address"},
+		"gateway v6 anycast":        {v1alpha1.ReservationParameters{Space: &commonv1alpha1.AddressSpace{CIDR: "2001:db8::/120", Gateway: "2001:db8::"}}, "2001:db8:: is the subnet-router anycast address of 2001:db8::/120, not a host address"},
+
+		// A malformed field gets its own message, not a CEL evaluation
+		// error of a rule that reads it.
+		"bad cidr and gateway":    {v1alpha1.ReservationParameters{Space: &commonv1alpha1.AddressSpace{CIDR: "10.0.0.0/33", Gateway: "10.0.0.1"}}, "must be a CIDR without host bits"},
+		"bad cidr and prefix":     {v1alpha1.ReservationParameters{Space: &commonv1alpha1.AddressSpace{CIDR: "nope", Prefix: 24}}, "must be a CIDR without host bits"},
+		"bad gateway":             {v1alpha1.ReservationParameters{Space: &commonv1alpha1.AddressSpace{CIDR: "10.0.0.0/24", Gateway: "nope"}}, "must be an IP address"},
+		"neither, with prefix":    {v1alpha1.ReservationParameters{Space: &commonv1alpha1.AddressSpace{Prefix: 24}}, "set exactly one of cidr or ipAddresses"},
+		"gateway of other family": {v1alpha1.ReservationParameters{Space: &commonv1alpha1.AddressSpace{CIDR: "2001:db8::/64", Gateway: "10.0.0.0"}}, "gateway is not of the same IP family"},
 	}
 	i := 0
 	for name, tc := range cases {
@@ -417,7 +432,25 @@ func TestAdmissionRejectsBadInput(t *testing.T) {
 			if !kerrors.IsInvalid(err) || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("got %v, want an Invalid error containing %q", err, tc.want)
 			}
+			if strings.Contains(err.Error(), "evaluating rule") || strings.Contains(err.Error(), "not a host address") != strings.Contains(tc.want, "not a host address") {
+				t.Fatalf("got %v, want only %q", err, tc.want)
+			}
 		})
+	}
+
+	// Gateways that are hosts of their networks, including both addresses
+	// of a point-to-point /31, pass.
+	for _, space := range []*commonv1alpha1.AddressSpace{
+		{CIDR: "203.0.113.0/28", Gateway: "203.0.113.14"},
+		{CIDR: "203.0.113.0/31", Gateway: "203.0.113.0"},
+		{CIDR: "203.0.113.16/28", Prefix: 24, Gateway: "203.0.113.1"},
+		{IPAddresses: []string{"10.0.0.5"}, Prefix: 24, Gateway: "10.0.0.254"},
+		{CIDR: "2001:db8::/64", Gateway: "2001:db8::ffff:ffff:ffff:ffff"},
+	} {
+		r := reservation(ns, "good", space)
+		if err := kube.Create(context.Background(), r, client.DryRunAll); err != nil {
+			t.Errorf("%+v: %v", *space, err)
+		}
 	}
 
 	// The space of a Reservation cannot move once set.

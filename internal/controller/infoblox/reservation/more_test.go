@@ -170,6 +170,30 @@ func TestValidation(t *testing.T) {
 			}
 		})
 	}
+
+	// A gateway must be a host of its network, told with a sentence that
+	// names the field.
+	gateways := map[string]struct {
+		p    v1alpha1.ReservationParameters
+		want string
+	}{
+		"GatewayNetwork":           {v1alpha1.ReservationParameters{Network: "192.0.2.0/28", Gateway: "192.0.2.0"}, "spec.forProvider.gateway: Invalid value: 192.0.2.0 is the network address of 192.0.2.0/28, not a host address"},
+		"GatewayBroadcast":         {v1alpha1.ReservationParameters{Network: "192.0.2.0/28", Gateway: "192.0.2.15"}, "192.0.2.15 is the broadcast address of 192.0.2.0/28, not a host address"},
+		"GatewayBroadcastOfPrefix": {v1alpha1.ReservationParameters{Address: "192.0.2.10", Prefix: 24, Gateway: "192.0.2.255"}, "192.0.2.255 is the broadcast address of its /24 network, not a host address"},
+		"BadNetworkWithGateway":    {v1alpha1.ReservationParameters{Network: "192.0.2.0/33", Gateway: "192.0.2.1"}, "must be a CIDR without host bits"},
+	}
+	for name, tc := range gateways {
+		t.Run(name, func(t *testing.T) {
+			err := kube.Create(ctx, reservation(ns, strings.ToLower(name), tc.p))
+			if !kerrors.IsInvalid(err) || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "evaluating rule") {
+				t.Fatalf("got %v, want only %q", err, tc.want)
+			}
+		})
+	}
+	if err := kube.Create(ctx, reservation(ns, "gateway-host", v1alpha1.ReservationParameters{Network: "192.0.2.0/28", Gateway: "192.0.2.14"}), client.DryRunAll); err != nil {
+		t.Errorf("a host gateway: %v", err)
+	}
+
 	r := reservation(ns, "immutable", v1alpha1.ReservationParameters{Network: "192.0.2.0/24"})
 	r.SetManagementPolicies(xpv1.ManagementPolicies{xpv1.ManagementActionObserve}) // Nothing happens in Infoblox.
 	if err := kube.Create(ctx, r); err != nil {
