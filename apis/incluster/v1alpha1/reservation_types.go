@@ -63,6 +63,22 @@ type ReservationObservation struct {
 	// orphaned lease ("namespace/name (deleted)").
 	// +optional
 	HeldBy string `json:"heldBy,omitempty"`
+	// Shortfall is set while the space has too few free addresses for the
+	// request; nothing is held for it meanwhile.
+	// +optional
+	Shortfall *commonv1alpha1.Shortfall `json:"shortfall,omitempty"`
+	// Conflict is set while an address asked for (by address, allAddresses
+	// or the external name) is held by someone else; nothing is held for
+	// the request meanwhile.
+	// +optional
+	Conflict *commonv1alpha1.Conflict `json:"conflict,omitempty"`
+	// Releasing lists the addresses held beyond count because machines
+	// still hold them: each is released once its machine's IPAddress is
+	// gone.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=4096
+	Releasing []string `json:"releasing,omitempty"`
 }
 
 // A ReservationSpec defines the desired state of a Reservation.

@@ -5,6 +5,8 @@ import (
 
 	xpv1 "github.com/crossplane/crossplane-runtime/v2/apis/common/v1"
 	xpv2 "github.com/crossplane/crossplane-runtime/v2/apis/common/v2"
+
+	commonv1alpha1 "github.com/provider-ipam/provider-ipam/apis/common/v1alpha1"
 )
 
 // Record types a Reservation can hold its address with.
@@ -126,6 +128,14 @@ type ReservationObservation struct {
 	// Gateway published with the address.
 	// +optional
 	Gateway string `json:"gateway,omitempty"`
+	// Shortfall is set while the grid has no free address where one was
+	// asked for (it does not tell how many are usable or held).
+	// +optional
+	Shortfall *commonv1alpha1.Shortfall `json:"shortfall,omitempty"`
+	// Conflict is set while the grid refuses the address (or host name, or
+	// MAC address) asked for because another object holds it.
+	// +optional
+	Conflict *commonv1alpha1.Conflict `json:"conflict,omitempty"`
 }
 
 // A ReservationSpec defines the desired state of a Reservation.

@@ -30,8 +30,20 @@ type fencedUpdater struct {
 }
 
 func (u *fencedUpdater) UpdateCriticalAnnotations(ctx context.Context, o client.Object) error {
+	// The API server answers an update with the status it stores, and the
+	// managed reconciler writes the object's status after this call: keep
+	// what this reconcile found (a shortfall or conflict that Create met)
+	// rather than write the stale copy back.
+	cr, isReservation := o.(*v1alpha1.Reservation)
+	var status v1alpha1.ReservationStatus
+	if isReservation {
+		status = *cr.Status.DeepCopy()
+	}
 	err := u.kube.Update(ctx, o)
 	if err == nil {
+		if isReservation {
+			cr.Status = status
+		}
 		return nil
 	}
 	if !kerrors.IsConflict(err) && !kerrors.IsNotFound(err) {

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net/netip"
 	"slices"
 	"strconv"
@@ -293,6 +294,9 @@ func (e *external) Create(ctx context.Context, mg resource.Managed) (managed.Ext
 	}
 	held, err := e.reserve(ctx, cr, req, recorded)
 	if err != nil {
+		// Nothing is held: say so, and why, in the fields compositions read.
+		setObservation(cr, req.space, nil, "")
+		setFailure(cr, err)
 		return managed.ExternalCreation{}, err
 	}
 	meta.SetExternalName(cr, ipam.FormatAddrs(held))
@@ -344,10 +348,13 @@ func (e *external) Update(ctx context.Context, mg resource.Managed) (managed.Ext
 	var inUse *incluster.InUseError
 	if req.exact != nil {
 		if err := e.ledger.Hold(ctx, owner(cr), req.exact, true); err != nil {
+			// The addresses held before stay held, as Observe published.
+			setFailure(cr, err)
 			return managed.ExternalUpdate{}, fmt.Errorf("%s: %w", errReserve, err)
 		}
 		held = req.exact
 	} else if held, err = e.ledger.Reserve(ctx, owner(cr), req.space, req.count, recorded); err != nil && !errors.As(err, &inUse) {
+		setFailure(cr, err)
 		return managed.ExternalUpdate{}, fmt.Errorf("%s: %w", errReserve, err)
 	}
 	if en := ipam.FormatAddrs(held); en != meta.GetExternalName(cr) {
@@ -358,6 +365,9 @@ func (e *external) Update(ctx context.Context, mg resource.Managed) (managed.Ext
 	}
 	setObservation(cr, req.space, held, "")
 	if inUse != nil {
+		for _, a := range inUse.InUse {
+			cr.Status.AtProvider.Releasing = append(cr.Status.AtProvider.Releasing, a.String())
+		}
 		// What could be released is, and recorded; the rest is retried,
 		// and an Allocation losing its in-use finalizer wakes this one.
 		return managed.ExternalUpdate{ConnectionDetails: connectionDetails(req.space, held)}, fmt.Errorf("%s: %w", errShrink, inUse)
@@ -426,6 +436,32 @@ func setObservation(cr *v1alpha1.Reservation, s ipam.Space, held []netip.Addr, h
 		obs.Gateway = s.Gateway().String()
 	}
 	cr.Status.AtProvider = obs
+}
+
+// setFailure publishes why a request cannot be met when the ledger says
+// so: too few free addresses, or an address held by someone else. Other
+// errors (the API server unreachable, a stale copy) are transient and set
+// nothing.
+func setFailure(cr *v1alpha1.Reservation, err error) {
+	var (
+		exhausted *ipam.ExhaustedError
+		conflict  *incluster.ConflictError
+	)
+	switch {
+	case errors.As(err, &exhausted):
+		usable, held := clamp(exhausted.Usable), clamp(min(exhausted.Held, exhausted.Usable))
+		cr.Status.AtProvider.Shortfall = &commonv1alpha1.Shortfall{
+			Requested: clamp(exhausted.Requested), Usable: &usable, Held: &held, Free: usable - held,
+		}
+	case errors.As(err, &conflict):
+		cr.Status.AtProvider.Conflict = &commonv1alpha1.Conflict{Address: conflict.Address.String()}
+	}
+}
+
+// clamp converts an address count for the API: an IPv6 space may have more
+// addresses than an int64 counts.
+func clamp(n uint64) int64 {
+	return int64(min(n, math.MaxInt64))
 }
 
 func connectionDetails(s ipam.Space, held []netip.Addr) managed.ConnectionDetails {

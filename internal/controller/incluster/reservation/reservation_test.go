@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
 	kerrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -299,6 +300,10 @@ func TestSpecificAddressConflictIsReported(t *testing.T) {
 		c := r.GetCondition(xpv1.TypeSynced)
 		return c.Status == corev1.ConditionFalse && strings.Contains(c.Message, "10.7.0.10 is already held by Reservation conflict/first"), nil
 	})
+	// Compositions read the conflict from the status, not the message.
+	if diff := cmp.Diff(v1alpha1.ReservationObservation{Prefix: 24, Conflict: &commonv1alpha1.Conflict{Address: "10.7.0.10"}}, get(t, ns, "second").Status.AtProvider); diff != "" {
+		t.Errorf("atProvider (-want +got):\n%s", diff)
+	}
 	if a := allocations(t, ns); len(a) != 1 || a["10.7.0.10"] != ns+"/first" {
 		t.Fatalf("ledger %v, want only 10.7.0.10 held by first", a)
 	}
@@ -325,6 +330,14 @@ func TestCountGrowsAndShrinks(t *testing.T) {
 		c := get(t, ns, "nodes").GetCondition(xpv1.TypeSynced)
 		return strings.Contains(c.Message, "not enough free addresses in 10.8.0.0/29: 1 requested, 5 usable, 5 already held"), nil
 	})
+	// The addresses held stay published beside the shortfall, in numbers.
+	wantObs := v1alpha1.ReservationObservation{
+		Addresses: []string{"10.8.0.2", "10.8.0.3", "10.8.0.4", "10.8.0.5", "10.8.0.6"}, Prefix: 29, Gateway: "10.8.0.1",
+		Shortfall: &commonv1alpha1.Shortfall{Requested: 1, Usable: ptr.To[int64](5), Held: ptr.To[int64](5), Free: 0},
+	}
+	if diff := cmp.Diff(wantObs, get(t, ns, "nodes").Status.AtProvider); diff != "" {
+		t.Errorf("atProvider (-want +got):\n%s", diff)
+	}
 	if a := allocations(t, ns); len(a) != 5 {
 		t.Fatalf("failed growth left %d addresses held, want 5", len(a))
 	}
@@ -604,8 +617,9 @@ func TestShrinkKeepsAddressesInUse(t *testing.T) {
 		return meta.GetExternalName(cur) == "10.14.0.2,10.14.0.5" && len(allocations(t, ns)) == 2 && ready(cur) &&
 			c.Status == "False" && strings.Contains(c.Message, "holding 2 addresses, not 1: 10.14.0.2,10.14.0.5 still in use by machines"), nil
 	})
-	if got := get(t, ns, "nodes").Status.AtProvider.Addresses; !slices.Equal(got, []string{"10.14.0.2", "10.14.0.5"}) {
-		t.Errorf("atProvider.addresses = %v, want what is still held", got)
+	if got := get(t, ns, "nodes").Status.AtProvider; !slices.Equal(got.Addresses, []string{"10.14.0.2", "10.14.0.5"}) ||
+		!slices.Equal(got.Releasing, []string{"10.14.0.2", "10.14.0.5"}) {
+		t.Errorf("atProvider addresses %v, releasing %v: want what is still held, both releasing", got.Addresses, got.Releasing)
 	}
 
 	// The machine on the highest goes: released at once (the Allocation
@@ -614,7 +628,8 @@ func TestShrinkKeepsAddressesInUse(t *testing.T) {
 	testenv.Eventually(t, 20*time.Second, "shrunk to the address still in use", func(context.Context) (bool, error) {
 		cur := get(t, ns, "nodes")
 		_, held := allocations(t, ns)["10.14.0.5"]
-		return meta.GetExternalName(cur) == "10.14.0.2" && !held && cur.GetCondition(xpv1.TypeSynced).Status == "True", nil
+		return meta.GetExternalName(cur) == "10.14.0.2" && !held && cur.GetCondition(xpv1.TypeSynced).Status == "True" &&
+			len(cur.Status.AtProvider.Releasing) == 0, nil
 	})
 	markInUse(t, "10.14.0.2", false)
 }
