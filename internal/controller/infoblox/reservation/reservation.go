@@ -20,6 +20,7 @@ import (
 	"github.com/crossplane/crossplane-runtime/v2/pkg/reconciler/managed"
 	"github.com/crossplane/crossplane-runtime/v2/pkg/resource"
 
+	commonv1alpha1 "github.com/provider-ipam/provider-ipam/apis/common/v1alpha1"
 	"github.com/provider-ipam/provider-ipam/apis/infoblox/v1alpha1"
 	"github.com/provider-ipam/provider-ipam/internal/clients/infoblox"
 )
@@ -72,6 +73,7 @@ func Setup(mgr ctrl.Manager, o controller.Options) error {
 		// after creating it. WAPI reads on the Grid Master are consistent,
 		// and waiting would only delay deleting a new Reservation by 30s.
 		managed.WithCreationGracePeriod(0),
+		managed.WithCriticalAnnotationUpdater(&statusKeepingUpdater{next: managed.NewRetryingCriticalAnnotationUpdater(mgr.GetClient())}),
 	)
 	return ctrl.NewControllerManagedBy(mgr).
 		Named(name).
@@ -245,6 +247,7 @@ func (e *external) Create(ctx context.Context, mg resource.Managed) (managed.Ext
 	if err != nil {
 		// If the object was made but the answer lost, the next Observe
 		// finds it by UID.
+		setFailure(cr, err)
 		return managed.ExternalCreation{}, fmt.Errorf("%s: %w", errCreate, err)
 	}
 	if obj.Suspect {
@@ -289,6 +292,41 @@ func (e *external) Delete(ctx context.Context, mg resource.Managed) (managed.Ext
 }
 
 func (e *external) Disconnect(context.Context) error { return nil }
+
+// setFailure publishes, in the fields compositions read, why the grid
+// refused to reserve: no free address, or the address (or host name, or
+// MAC) taken. Any other failure clears them: it is transient, or not about
+// the addresses.
+func setFailure(cr *v1alpha1.Reservation, err error) {
+	cr.Status.AtProvider.Shortfall, cr.Status.AtProvider.Conflict = nil, nil
+	switch infoblox.ReasonOf(err) {
+	case infoblox.ReasonExhausted:
+		// One object holds one address; the grid found none free.
+		cr.Status.AtProvider.Shortfall = &commonv1alpha1.Shortfall{Requested: 1, Free: 0}
+	case infoblox.ReasonConflict:
+		cr.Status.AtProvider.Conflict = &commonv1alpha1.Conflict{Address: cr.Spec.ForProvider.Address}
+	}
+}
+
+// statusKeepingUpdater records critical annotations like next, but keeps
+// the status this reconcile found: the API server answers an update with
+// the status it stores, and the managed reconciler writes the object's
+// status after this call, so a shortfall or conflict that Create met would
+// otherwise be replaced by the stale copy.
+type statusKeepingUpdater struct {
+	next managed.CriticalAnnotationUpdater
+}
+
+func (u *statusKeepingUpdater) UpdateCriticalAnnotations(ctx context.Context, o client.Object) error {
+	cr, ok := o.(*v1alpha1.Reservation)
+	if !ok {
+		return u.next.UpdateCriticalAnnotations(ctx, o)
+	}
+	status := *cr.Status.DeepCopy()
+	err := u.next.UpdateCriticalAnnotations(ctx, o)
+	cr.Status = status
+	return err
+}
 
 // publish fills status.atProvider and returns the connection details:
 // address, prefix (spec, else the network's) and gateway (spec, else the

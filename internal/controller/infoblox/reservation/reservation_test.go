@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -15,6 +16,7 @@ import (
 	xpv1 "github.com/crossplane/crossplane-runtime/v2/apis/common/v1"
 	"github.com/crossplane/crossplane-runtime/v2/pkg/meta"
 
+	commonv1alpha1 "github.com/provider-ipam/provider-ipam/apis/common/v1alpha1"
 	"github.com/provider-ipam/provider-ipam/apis/infoblox/v1alpha1"
 	ibclient "github.com/provider-ipam/provider-ipam/internal/clients/infoblox"
 	"github.com/provider-ipam/provider-ipam/internal/testenv"
@@ -395,3 +397,55 @@ func newClient(t *testing.T, srv *wapisim.Server) *ibclient.Client {
 }
 
 func ibclientEA(k, v string) map[string]any { return map[string]any{k: v} }
+
+// A grid that refuses a request says why in status.atProvider, which
+// compositions read instead of the Synced message: no free address is a
+// shortfall, an address another object holds is a conflict. Both clear
+// once the request succeeds.
+func TestRefusalsArePublished(t *testing.T) {
+	srv := grid(t)
+	if _, err := srv.AddNetwork("default", "198.18.0.0/30", wapisim.NetworkOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	ns := namespace(t)
+	providerConfig(t, ns, srv, wapiPassword)
+	ctx := context.Background()
+
+	for _, name := range []string{"first", "second"} {
+		if err := kube.Create(ctx, reservation(ns, name, v1alpha1.ReservationParameters{Network: "198.18.0.0/30"})); err != nil {
+			t.Fatal(err)
+		}
+		waitReady(t, ns, name, time.Minute)
+	}
+	if err := kube.Create(ctx, reservation(ns, "third", v1alpha1.ReservationParameters{Network: "198.18.0.0/30"})); err != nil {
+		t.Fatal(err)
+	}
+	holder := reservation(ns, "holder", v1alpha1.ReservationParameters{Address: "192.0.2.70", Network: "192.0.2.0/24"})
+	if err := kube.Create(ctx, holder); err != nil {
+		t.Fatal(err)
+	}
+	waitReady(t, ns, "holder", time.Minute)
+	if err := kube.Create(ctx, reservation(ns, "taken", v1alpha1.ReservationParameters{Address: "192.0.2.70", Network: "192.0.2.0/24"})); err != nil {
+		t.Fatal(err)
+	}
+
+	want := map[string]v1alpha1.ReservationObservation{
+		"third": {Shortfall: &commonv1alpha1.Shortfall{Requested: 1, Free: 0}},
+		"taken": {Conflict: &commonv1alpha1.Conflict{Address: "192.0.2.70"}},
+	}
+	for name, obs := range want {
+		testenv.Eventually(t, time.Minute, name+" refused", func(context.Context) (bool, error) {
+			r := get(t, ns, name)
+			return r.GetCondition(xpv1.TypeSynced).Status == corev1.ConditionFalse && cmp.Diff(obs, r.Status.AtProvider) == "", nil
+		})
+	}
+
+	// The second's address goes back to the grid: the third gets it, and
+	// its shortfall goes.
+	if err := kube.Delete(ctx, reservation(ns, "second", v1alpha1.ReservationParameters{})); err != nil {
+		t.Fatal(err)
+	}
+	if r := waitReady(t, ns, "third", 2*time.Minute); r.Status.AtProvider.Shortfall != nil || r.Status.AtProvider.Address == "" {
+		t.Errorf("atProvider %+v, want an address and no shortfall", r.Status.AtProvider)
+	}
+}
