@@ -9,6 +9,7 @@ import (
 	"github.com/crossplane/function-sdk-go/request"
 	"github.com/crossplane/function-sdk-go/resource"
 	"github.com/crossplane/function-sdk-go/resource/composed"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 
 	commonv1alpha1 "github.com/provider-ipam/provider-ipam/apis/common/v1alpha1"
@@ -273,7 +274,7 @@ func (d *deployment) bound(st *ipamState, ref string, claim map[string]any) {
 		return
 	}
 	phase := str(obj, "status", "phase")
-	msg := conditionMessage(obj, ConditionBound)
+	reason, msg := boundCondition(obj)
 	switch {
 	case phase == PhaseFailed:
 		st.cond = condition{status: fnv1.Status_STATUS_CONDITION_FALSE, reason: ReasonIPAMFailed, warn: true,
@@ -327,11 +328,11 @@ func (d *deployment) bound(st *ipamState, ref string, claim map[string]any) {
 	st.ready = true
 	st.cond = condition{status: fnv1.Status_STATUS_CONDITION_TRUE, reason: ReasonBound,
 		message: fmt.Sprintf("%s is bound: %s holds %d addresses for %d nodes", ipamRef, poolRef, p.size, d.nodes())}
-	if strings.Contains(msg, releasingNote) {
+	if reason == ReasonReleasingAddresses {
 		// Scaled down: the addresses of machines still being removed are
 		// kept until they go.
 		st.cond.reason = ReasonReleasingAddresses
-		st.cond.message += "; " + msg[strings.Index(msg, releasingNote):]
+		st.cond.message += "; " + ipamRef + ": " + msg
 	}
 }
 
@@ -500,16 +501,10 @@ func firstAddress(entry string) string {
 	return r.From().String()
 }
 
-// conditionMessage is the message of obj's condition of type typ.
-func conditionMessage(obj map[string]any, typ string) string {
-	conds, _ := nestedSlice(obj, "status", "conditions")
-	for _, c := range conds {
-		if m, ok := c.(map[string]any); ok && m["type"] == typ {
-			s, _ := m["message"].(string)
-			return s
-		}
-	}
-	return ""
+// boundCondition is the reason and message of obj's Bound condition.
+func boundCondition(obj map[string]any) (reason, message string) {
+	c := (&composed.Unstructured{Unstructured: unstructured.Unstructured{Object: obj}}).GetCondition(ConditionBound)
+	return string(c.Reason), c.Message
 }
 
 func nestedMap(obj map[string]any, path ...string) (map[string]any, bool, error) {

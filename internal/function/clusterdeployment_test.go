@@ -47,12 +47,16 @@ func claimObj(name, cluster string, bound bool, ipam string) string {
 
 // ipamObj is a ClusterIPAM named name in phase with the node addresses held
 // and the Bound condition's message.
-func ipamObj(name, phase, addresses, msg string) string {
+func ipamObj(name, phase, addresses, reason, msg string) string {
+	status := "False"
+	if phase == PhaseBound {
+		status = "True"
+	}
 	return fmt.Sprintf(`{"apiVersion":"k0rdent.mirantis.com/v1beta1","kind":"ClusterIPAM","metadata":{"name":%q,"namespace":%q},
-		"status":{"phase":%q,"conditions":[{"type":"Bound","status":"False","reason":"X","message":%q}],
+		"status":{"phase":%q,"conditions":[{"type":"Bound","status":%q,"reason":%q,"message":%q}],
 		"providerData":[{"name":"ipPool","ready":true,"addresses":%s,"prefix":24,"gateway":"10.0.0.1",
 			"config":{"apiGroup":"ipam.provider-ipam.io","kind":"IPPool","name":%q}}]}}`,
-		name, xrNS, phase, msg, addresses, name+"-node")
+		name, xrNS, phase, status, reason, msg, addresses, name+"-node")
 }
 
 var poolRef = map[string]any{"apiGroup": "ipam.provider-ipam.io", "kind": "IPPool", "name": "c1-ipam-node"}
@@ -69,7 +73,7 @@ func boundRef(template, config, addresses string) input {
 		xr: cdXR(template, config+refClaim),
 		required: map[string][]string{
 			requiredClaim:       {claimObj("c1-ipam", cdName, true, "c1-ipam")},
-			requiredClusterIPAM: {ipamObj("c1-ipam", PhaseBound, addresses, "")},
+			requiredClusterIPAM: {ipamObj("c1-ipam", PhaseBound, addresses, ReasonBound, "")},
 		},
 	}
 }
@@ -105,7 +109,7 @@ func TestClusterDeployment(t *testing.T) {
 		"InlineWaitsForClusterIPAM": {
 			req: input{xr: cdXR(vsphereTemplate, cdConfig("")+inlineClaim),
 				observed: map[string]string{"ipamClaim": claimObj(cdName, cdName, false, cdName)},
-				required: map[string][]string{requiredClusterIPAM: {ipamObj(cdName, PhasePending, `[]`, "waiting for Reservation team-a/c1-node to be ready")}}},
+				required: map[string][]string{requiredClusterIPAM: {ipamObj(cdName, PhasePending, `[]`, ReasonPending, "waiting for Reservation team-a/c1-node to be ready")}}},
 			wantNames:   []string{"ipamClaim"},
 			wantReason:  ReasonWaitingForIPAM,
 			wantStatus:  fnv1.Status_STATUS_CONDITION_FALSE,
@@ -114,7 +118,7 @@ func TestClusterDeployment(t *testing.T) {
 		"InlineBound": {
 			req: input{xr: cdXR(vsphereTemplate, cdConfig("")+inlineClaim),
 				observed: map[string]string{"ipamClaim": claimObj(cdName, cdName, true, cdName)},
-				required: map[string][]string{requiredClusterIPAM: {ipamObj(cdName, PhaseBound, `["10.0.0.10","10.0.0.11"]`, "")}}},
+				required: map[string][]string{requiredClusterIPAM: {ipamObj(cdName, PhaseBound, `["10.0.0.10","10.0.0.11"]`, ReasonBound, "")}}},
 			wantNames:  []string{"capiCluster", "controlPlane", "controlPlaneMachineTemplate", "ipamClaim", "machineDeployment", "vsphereCluster", "workerBootstrapTemplate", "workerMachineTemplate"},
 			wantReason: ReasonBound,
 			wantStatus: fnv1.Status_STATUS_CONDITION_TRUE,
@@ -157,7 +161,7 @@ func TestClusterDeployment(t *testing.T) {
 			req: input{xr: cdXR(vsphereTemplate, cdConfig("")+refClaim),
 				required: map[string][]string{
 					requiredClaim:       {claimObj("c1-ipam", cdName, false, "c1-ipam")},
-					requiredClusterIPAM: {ipamObj("c1-ipam", PhaseFailed, `[]`, "Reservation team-a/c1-ipam-node: not enough free addresses in 10.0.0.0/28: 3 requested, 13 usable, 12 already held, 1 free")},
+					requiredClusterIPAM: {ipamObj("c1-ipam", PhaseFailed, `[]`, ReasonExhausted, "Reservation team-a/c1-ipam-node: not enough free addresses in 10.0.0.0/28: 3 requested, 13 usable, 12 already held, 1 free")},
 				}},
 			wantReason:  ReasonIPAMFailed,
 			wantStatus:  fnv1.Status_STATUS_CONDITION_FALSE,
@@ -174,7 +178,7 @@ func TestClusterDeployment(t *testing.T) {
 				xr: cdXR(vsphereTemplate, cdConfig(`"controlPlaneNumber":1,"workersNumber":1`)+refClaim),
 				required: map[string][]string{
 					requiredClaim: {claimObj("c1-ipam", cdName, true, "c1-ipam")},
-					requiredClusterIPAM: {ipamObj("c1-ipam", PhaseBound, `["10.0.0.2-10.0.0.4"]`,
+					requiredClusterIPAM: {ipamObj("c1-ipam", PhaseBound, `["10.0.0.2-10.0.0.4"]`, ReasonReleasingAddresses,
 						"all addresses are held and the IPPool is ready; "+releasingNote+": Reservation team-a/c1-ipam-node: 10.0.0.4 still in use by machines")},
 				}},
 			wantNames:   allClusterObjects,

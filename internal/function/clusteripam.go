@@ -460,8 +460,8 @@ func (c *clusterIPAM) observeNetwork(n *network) netState {
 		if !o.ready || len(o.addresses) == 0 {
 			s.ready = false
 		}
-		if o.releasing {
-			s.releasing = append(s.releasing, ref+": "+o.message)
+		if len(o.releasing) > 0 {
+			s.releasing = append(s.releasing, fmt.Sprintf("%s: %s still in use by machines", ref, strings.Join(o.releasing, ",")))
 		}
 		s.addresses = append(s.addresses, o.addresses...)
 		if s.prefix == 0 {
@@ -552,6 +552,7 @@ func (c *clusterIPAM) status(nets []*network, invalid []string) {
 		out.status["phase"] = PhaseBound
 		out.condition = condition{status: fnv1.Status_STATUS_CONDITION_TRUE, reason: ReasonBound, message: "all addresses are held and the IPPool is ready"}
 		if len(releasing) > 0 {
+			out.condition.reason = ReasonReleasingAddresses
 			out.condition.message += "; " + releasingNote + ": " + strings.Join(releasing, "; ")
 		}
 	}

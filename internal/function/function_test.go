@@ -62,9 +62,18 @@ func readyStatus(atProvider string) string {
 	return fmt.Sprintf(`{"conditions":[{"type":"Ready","status":"True","reason":"Available"},{"type":"Synced","status":"True","reason":"ReconcileSuccess"}],"atProvider":%s}`, atProvider)
 }
 
-func failedStatus(msg string) string {
-	return fmt.Sprintf(`{"conditions":[{"type":"Ready","status":"False","reason":"Creating"},{"type":"Synced","status":"False","reason":"ReconcileError","message":%q}]}`, msg)
+// failedStatus is the status of a Reservation whose create failed with msg;
+// atProvider says why in the fields the function reads.
+func failedStatus(msg, atProvider string) string {
+	return fmt.Sprintf(`{"conditions":[{"type":"Ready","status":"False","reason":"Creating"},{"type":"Synced","status":"False","reason":"ReconcileError","message":%q}],"atProvider":%s}`, msg, atProvider)
 }
+
+// Why a Reservation cannot be satisfied, as the provider publishes it.
+const (
+	shortfallAtProvider = `{"prefix":24,"gateway":"10.0.0.1","shortfall":{"requested":253,"usable":253,"held":3,"free":250}}`
+	conflictAtProvider  = `{"prefix":24,"gateway":"10.0.0.1","conflict":{"address":"10.0.0.2"}}`
+	ibShortfall         = `{"shortfall":{"requested":1,"free":0}}`
+)
 
 func pool(ready bool) string {
 	st := "False"
@@ -398,7 +407,7 @@ func TestClusterIPAMInCluster(t *testing.T) {
 		"Exhausted": {
 			req: input{xr: ipamXR(ProviderInCluster, cidrNode),
 				observed: map[string]string{"node": reservation(inClusterAV, nodeName, `{}`,
-					failedStatus("create failed: not enough free addresses in 10.0.0.0/24: 253 requested, 253 usable, 3 already held, 250 free"))}},
+					failedStatus("create failed: not enough free addresses in 10.0.0.0/24: 253 requested, 253 usable, 3 already held, 250 free", shortfallAtProvider))}},
 			wantNames:   []string{"node"},
 			wantFP:      `{"space":{"cidr":"10.0.0.0/24","gateway":"10.0.0.1"},"allAddresses":true}`,
 			wantPhase:   PhaseFailed,
@@ -408,7 +417,7 @@ func TestClusterIPAMInCluster(t *testing.T) {
 		"Conflict": {
 			req: input{xr: ipamXR(ProviderInCluster, cidrNode+`,"clusterNetwork":{"cidr":"10.0.1.0/30"}`),
 				observed: map[string]string{"node": reservation(inClusterAV, nodeName, `{}`,
-					failedStatus("create failed: 10.0.0.2 is already held by Reservation team-b/other-node"))}},
+					failedStatus("create failed: 10.0.0.2 is already held by Reservation team-b/other-node", conflictAtProvider))}},
 			// The cluster network's Reservation did not exist yet: it is
 			// not created for a claim that cannot be met.
 			wantNames:   []string{"node"},
@@ -538,10 +547,10 @@ func TestClusterIPAMPool(t *testing.T) {
 		// machine goes.
 		releasing := reservation(inClusterAV, nodeName, `{"count":1}`, `{"conditions":[{"type":"Ready","status":"True","reason":"Available"},`+
 			`{"type":"Synced","status":"False","reason":"ReconcileError","message":"update failed: cannot release every address above the count yet: holding 2 addresses, not 1: 10.0.0.3 still in use by machines"}],`+
-			`"atProvider":{"addresses":["10.0.0.2","10.0.0.3"],"prefix":24,"gateway":"10.0.0.1"}}`)
+			`"atProvider":{"addresses":["10.0.0.2","10.0.0.3"],"prefix":24,"gateway":"10.0.0.1","releasing":["10.0.0.3"]}}`)
 		g := run(t, input{xr: ipamXR(ProviderInCluster, cidrNode), observed: map[string]string{"node": releasing, "ipPool": pool(true)}})
 		c := g.bound(t)
-		if g.status["phase"] != PhaseBound || c.GetReason() != ReasonBound {
+		if g.status["phase"] != PhaseBound || c.GetReason() != ReasonReleasingAddresses {
 			t.Fatalf("phase = %v, condition %v", g.status["phase"], c)
 		}
 		if m := c.GetMessage(); !strings.Contains(m, releasingNote) || !strings.Contains(m, "10.0.0.3 still in use by machines") {
@@ -671,7 +680,7 @@ func TestClusterIPAMInfoblox(t *testing.T) {
 				t.Errorf("pool references %d Reservations, want the %d kept", len(refs), len(tc.want)-1)
 			}
 			c := g.bound(t)
-			if g.status["phase"] != PhaseBound || strings.Contains(c.GetMessage(), releasingNote) != tc.wantReleasing {
+			if g.status["phase"] != PhaseBound || (c.GetReason() == ReasonReleasingAddresses) != tc.wantReleasing || strings.Contains(c.GetMessage(), releasingNote) != tc.wantReleasing {
 				t.Errorf("phase %v, condition %v: want Bound, releasing %t", g.status["phase"], c, tc.wantReleasing)
 			}
 		})
@@ -699,7 +708,7 @@ func TestClusterIPAMInfoblox(t *testing.T) {
 	t.Run("ExhaustionStopsNewReservations", func(t *testing.T) {
 		g := run(t, input{xr: ipamXR(ProviderInfoblox, cidrNode+withC1), required: cd3, observed: map[string]string{
 			"node-0": readyIB(0, "10.0.0.2"),
-			"node-1": reservation(infobloxAV, ibName(1), `{}`, failedStatus("create failed: cannot reserve the next available address: NoFreeAddress: no free address in 10.0.0.0/24 (HTTP 400)")),
+			"node-1": reservation(infobloxAV, ibName(1), `{}`, failedStatus("create failed: cannot reserve the next available address: NoFreeAddress: no free address in 10.0.0.0/24 (HTTP 400)", ibShortfall)),
 		}})
 		if diff := cmp.Diff([]string{"node-0", "node-1"}, g.names()); diff != "" {
 			t.Errorf("composed (-want +got):\n%s", diff)

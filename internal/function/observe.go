@@ -1,8 +1,6 @@
 package function
 
 import (
-	"strings"
-
 	xpv1 "github.com/crossplane/crossplane-runtime/v2/apis/common/v1"
 	"github.com/crossplane/function-sdk-go/resource"
 	"github.com/crossplane/function-sdk-go/resource/composed"
@@ -10,27 +8,16 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 )
 
-// Markers of a Reservation that cannot be satisfied as asked: the in-cluster
-// ledger's and Infoblox's (internal/clients) error texts, as they appear in
-// the Synced condition's message. Other Synced=False messages (an API
-// server or a grid briefly unreachable) are retried by the provider, so the
-// XR stays Pending with the message.
-var (
-	exhaustedMarkers = []string{"not enough free addresses", "NoFreeAddress"}
-	conflictMarkers  = []string{"is already held by", "Conflict:"}
-	// releasingMarkers say a Reservation holds more addresses than asked
-	// because machines still hold them: a scale-down in progress, not a
-	// failure.
-	releasingMarkers = []string{"still in use by machines"}
-)
-
 // state is what an observed composed resource says about its addresses.
+// It is read from the fields the provider publishes for compositions
+// (status.atProvider's shortfall, conflict and releasing); condition
+// messages are carried to people, never interpreted.
 type state struct {
 	exists    bool
 	ready     bool
 	reason    string // ReasonExhausted or ReasonConflict when it cannot be satisfied
 	message   string // the Synced condition's message when not synced
-	releasing bool   // holds addresses it gives back once machines release them
+	releasing []string
 	addresses []string
 	prefix    int64
 	gateway   string
@@ -45,14 +32,14 @@ func observe(observed map[resource.Name]resource.ObservedComposed, name resource
 	s := state{exists: true, ready: cd.GetCondition(xpv1.TypeReady).Status == corev1.ConditionTrue}
 	if c := cd.GetCondition(xpv1.TypeSynced); c.Status == corev1.ConditionFalse {
 		s.message = c.Message
-		switch {
-		case containsAny(c.Message, exhaustedMarkers):
-			s.reason = ReasonExhausted
-		case containsAny(c.Message, conflictMarkers):
-			s.reason = ReasonConflict
-		case containsAny(c.Message, releasingMarkers):
-			s.releasing = true
-		}
+	}
+	if short, err := cd.GetValue("status.atProvider.shortfall"); err == nil && short != nil {
+		s.reason = ReasonExhausted
+	} else if conflict, err := cd.GetValue("status.atProvider.conflict"); err == nil && conflict != nil {
+		s.reason = ReasonConflict
+	}
+	if rel, err := cd.GetStringArray("status.atProvider.releasing"); err == nil {
+		s.releasing = rel
 	}
 	if as, err := cd.GetStringArray("status.atProvider.addresses"); err == nil {
 		s.addresses = as
@@ -66,15 +53,6 @@ func observe(observed map[resource.Name]resource.ObservedComposed, name resource
 		s.gateway = g
 	}
 	return s
-}
-
-func containsAny(s string, subs []string) bool {
-	for _, sub := range subs {
-		if strings.Contains(s, sub) {
-			return true
-		}
-	}
-	return false
 }
 
 // readiness is how Crossplane should count a desired resource towards the
