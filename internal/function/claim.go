@@ -8,6 +8,8 @@ import (
 	fnv1 "github.com/crossplane/function-sdk-go/proto/v1"
 	"github.com/crossplane/function-sdk-go/resource"
 	"k8s.io/apimachinery/pkg/runtime"
+
+	k0rdentv1beta1 "github.com/provider-ipam/provider-ipam/apis/k0rdent/v1beta1"
 )
 
 // Names of composed resources in the pipeline (not metadata.name).
@@ -32,7 +34,7 @@ func composeClaim(oxr *resource.Composite, observed map[resource.Name]resource.O
 		return nil, errors.New("spec.provider is required: in-cluster or ipam-infoblox")
 	}
 
-	child := newComposed(clusterIPAMGVK, xr.GetNamespace(), xr.GetName())
+	child := newComposed(k0rdentv1beta1.ClusterIPAMGVK, xr.GetNamespace(), xr.GetName())
 	cspec := map[string]any{}
 	for _, k := range copiedSpec {
 		if v, ok := spec[k]; ok {

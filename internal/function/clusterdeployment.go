@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 
 	commonv1alpha1 "github.com/provider-ipam/provider-ipam/apis/common/v1alpha1"
+	k0rdentv1beta1 "github.com/provider-ipam/provider-ipam/apis/k0rdent/v1beta1"
 	"github.com/provider-ipam/provider-ipam/internal/ipam"
 )
 
@@ -214,7 +215,7 @@ func (d *deployment) ipam(ipamClaim map[string]any, dryRun bool) (ipamState, *re
 	case refName != "":
 		st := ipamState{used: true}
 		ref := fmt.Sprintf("ClusterIPAMClaim %s/%s", d.namespace, refName)
-		claim, resolved, err := d.require(requiredClaim, claimGVK.GroupVersion().String(), claimGVK.Kind, refName)
+		claim, resolved, err := d.require(requiredClaim, k0rdentv1beta1.ClusterIPAMClaimGVK.GroupVersion().String(), k0rdentv1beta1.ClusterIPAMClaimGVK.Kind, refName)
 		switch {
 		case err != nil:
 			st.cond = waiting(fmt.Sprintf("cannot read %s: %v", ref, err))
@@ -241,7 +242,7 @@ func (d *deployment) ipam(ipamClaim map[string]any, dryRun bool) (ipamState, *re
 // inlineClaim is the ClusterIPAMClaim of an inline ipamClaim: named after
 // the deployment, whose name it carries in spec.cluster.
 func (d *deployment) inlineClaim(inline map[string]any) *composed.Unstructured {
-	cd := newComposed(claimGVK, d.namespace, d.name)
+	cd := newComposed(k0rdentv1beta1.ClusterIPAMClaimGVK, d.namespace, d.name)
 	spec := map[string]any{"cluster": d.name}
 	for _, k := range []string{"provider", "nodeNetwork", "clusterNetwork", "externalNetwork"} {
 		if v, ok := inline[k]; ok {
@@ -261,7 +262,7 @@ func (d *deployment) bound(st *ipamState, ref string, claim map[string]any) {
 		return
 	}
 	ipamRef := fmt.Sprintf("ClusterIPAM %s/%s", d.namespace, ipamName)
-	obj, resolved, err := d.require(requiredClusterIPAM, clusterIPAMGVK.GroupVersion().String(), clusterIPAMGVK.Kind, ipamName)
+	obj, resolved, err := d.require(requiredClusterIPAM, k0rdentv1beta1.ClusterIPAMGVK.GroupVersion().String(), k0rdentv1beta1.ClusterIPAMGVK.Kind, ipamName)
 	switch {
 	case err != nil:
 		st.cond = waiting(fmt.Sprintf("cannot read %s: %v", ipamRef, err))
@@ -409,7 +410,7 @@ func (d *deployment) keepObserved() {
 func (d *deployment) dryRun(st ipamState, claim *resource.DesiredComposed, supported bool, v *vsphereCluster) {
 	var would []any
 	if claim != nil {
-		would = append(would, fmt.Sprintf("%s/%s", claimGVK.Kind, claim.Resource.GetName()))
+		would = append(would, fmt.Sprintf("%s/%s", k0rdentv1beta1.ClusterIPAMClaimGVK.Kind, claim.Resource.GetName()))
 	}
 	if supported {
 		objs := v.objects()

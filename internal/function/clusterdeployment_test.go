@@ -8,6 +8,8 @@ import (
 
 	fnv1 "github.com/crossplane/function-sdk-go/proto/v1"
 	"github.com/google/go-cmp/cmp"
+
+	k0rdentv1beta1 "github.com/provider-ipam/provider-ipam/apis/k0rdent/v1beta1"
 )
 
 const cdName = "c1"
@@ -373,7 +375,7 @@ func TestClusterDeploymentScaleUp(t *testing.T) {
 // The ClusterIPAM branch reads the ClusterDeployment: a scale-up grows the
 // in-cluster node reservation.
 func TestClusterIPAMGrowsWithClusterDeployment(t *testing.T) {
-	g := run(t, input{xr: ipamXR(ProviderInCluster, cidrNode+withC1),
+	g := run(t, input{xr: ipamXR(k0rdentv1beta1.ProviderInCluster, cidrNode+withC1),
 		observed: map[string]string{"node": reservation(inClusterAV, xrName+"-node", `{"space":{"cidr":"10.0.0.0/24","gateway":"10.0.0.1"},"count":2}`, `{}`)},
 		required: map[string][]string{requiredClusterDeployment: {clusterDeployment(`"controlPlaneNumber":1,"workersNumber":2`)}}})
 	if c := g.field(t, "node", "spec.forProvider.count"); c != float64(3) {

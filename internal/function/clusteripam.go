@@ -18,6 +18,10 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	commonv1alpha1 "github.com/provider-ipam/provider-ipam/apis/common/v1alpha1"
+	inclusterv1alpha1 "github.com/provider-ipam/provider-ipam/apis/incluster/v1alpha1"
+	infobloxv1alpha1 "github.com/provider-ipam/provider-ipam/apis/infoblox/v1alpha1"
+	ipamv1alpha1 "github.com/provider-ipam/provider-ipam/apis/ipam/v1alpha1"
+	k0rdentv1beta1 "github.com/provider-ipam/provider-ipam/apis/k0rdent/v1beta1"
 	"github.com/provider-ipam/provider-ipam/internal/ipam"
 )
 
@@ -94,12 +98,12 @@ func composeClusterIPAM(req *fnv1.RunFunctionRequest, rsp *fnv1.RunFunctionRespo
 	}
 	var gvk schema.GroupVersionKind
 	switch provider {
-	case ProviderInCluster:
-		gvk = inClusterGVK
-	case ProviderInfoblox:
-		gvk = infobloxGVK
+	case k0rdentv1beta1.ProviderInCluster:
+		gvk = inclusterv1alpha1.ReservationGroupVersionKind
+	case k0rdentv1beta1.ProviderInfoblox:
+		gvk = infobloxv1alpha1.ReservationGroupVersionKind
 	default:
-		return nil, fmt.Errorf("spec.provider %q is not one of %s, %s", provider, ProviderInCluster, ProviderInfoblox)
+		return nil, fmt.Errorf("spec.provider %q is not one of %s, %s", provider, k0rdentv1beta1.ProviderInCluster, k0rdentv1beta1.ProviderInfoblox)
 	}
 	var nets []*network
 	for _, f := range networkFields {
@@ -129,7 +133,7 @@ func composeClusterIPAM(req *fnv1.RunFunctionRequest, rsp *fnv1.RunFunctionRespo
 			invalid = append(invalid, fmt.Sprintf("spec.%s: %v", n.field, err))
 			continue
 		}
-		if provider == ProviderInCluster {
+		if provider == k0rdentv1beta1.ProviderInCluster {
 			c.inCluster(n)
 		} else if err := c.infoblox(n, sp); err != nil {
 			invalid = append(invalid, fmt.Sprintf("spec.%s: %v", n.field, err))
@@ -160,8 +164,8 @@ func nodeCount(req *fnv1.RunFunctionRequest, rsp *fnv1.RunFunctionResponse, name
 		rsp.Requirements.Resources = map[string]*fnv1.ResourceSelector{}
 	}
 	rsp.Requirements.Resources[requiredClusterDeployment] = &fnv1.ResourceSelector{
-		ApiVersion: clusterDeploymentGVK.GroupVersion().String(),
-		Kind:       clusterDeploymentGVK.Kind,
+		ApiVersion: k0rdentv1beta1.ClusterDeploymentGVK.GroupVersion().String(),
+		Kind:       k0rdentv1beta1.ClusterDeploymentGVK.Kind,
 		Match:      &fnv1.ResourceSelector_MatchName{MatchName: cluster},
 		Namespace:  &namespace,
 	}
@@ -521,7 +525,7 @@ func (c *clusterIPAM) status(nets []*network, invalid []string) {
 		if n.key == nameNode {
 			ready, w := c.pool(n, s)
 			entry["ready"] = ready && s.ready
-			entry["config"] = map[string]any{"apiGroup": ipPoolGVK.Group, "kind": ipPoolGVK.Kind, "name": c.objectName(nameNode)}
+			entry["config"] = map[string]any{"apiGroup": ipamv1alpha1.IPPoolGroupVersionKind.Group, "kind": ipamv1alpha1.IPPoolGroupVersionKind.Kind, "name": c.objectName(nameNode)}
 			if w != "" && len(s.waiting) == 0 && len(s.failures) == 0 {
 				waiting = append(waiting, w)
 			}
@@ -586,7 +590,7 @@ func (c *clusterIPAM) pool(n *network, s netState) (bool, string) {
 		// pool as it is rather than publish a partial address list.
 		spec, _ = runtime.DeepCopyJSONValue(existing.Resource.Object["spec"]).(map[string]any)
 	}
-	cd := newComposed(ipPoolGVK, c.namespace, c.objectName(nameNode))
+	cd := newComposed(ipamv1alpha1.IPPoolGroupVersionKind, c.namespace, c.objectName(nameNode))
 	cd.Object["spec"] = spec
 	ready := observe(c.observed, namePool).ready
 	c.out.composed[namePool] = &resource.DesiredComposed{Resource: cd, Ready: readiness(ready)}

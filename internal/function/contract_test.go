@@ -6,6 +6,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"google.golang.org/protobuf/testing/protocmp"
+
+	k0rdentv1beta1 "github.com/provider-ipam/provider-ipam/apis/k0rdent/v1beta1"
 )
 
 // The function decides from the fields the provider publishes for
@@ -22,7 +24,7 @@ func TestContract(t *testing.T) {
 		want string
 	}{
 		"InClusterShortfall": {
-			in: input{xr: ipamXR(ProviderInCluster, cidrNode), observed: map[string]string{"node": reservation(inClusterAV, node, `{}`,
+			in: input{xr: ipamXR(k0rdentv1beta1.ProviderInCluster, cidrNode), observed: map[string]string{"node": reservation(inClusterAV, node, `{}`,
 				failedStatus("create failed: not enough free addresses in 10.0.0.0/24: 253 requested, 253 usable, 3 already held, 250 free", shortfallAtProvider))}},
 			want: `{
 				"meta": {
@@ -94,7 +96,7 @@ func TestContract(t *testing.T) {
 			}`,
 		},
 		"InClusterConflict": {
-			in: input{xr: ipamXR(ProviderInCluster, cidrNode), observed: map[string]string{"node": reservation(inClusterAV, node, `{}`,
+			in: input{xr: ipamXR(k0rdentv1beta1.ProviderInCluster, cidrNode), observed: map[string]string{"node": reservation(inClusterAV, node, `{}`,
 				failedStatus("create failed: 10.0.0.2 is already held by Reservation team-b/other-node", conflictAtProvider))}},
 			want: `{
 				"meta": {
@@ -166,7 +168,7 @@ func TestContract(t *testing.T) {
 			}`,
 		},
 		"InfobloxShortfall": {
-			in: input{xr: ipamXR(ProviderInfoblox, `,"nodeNetwork":{"ipAddresses":["10.0.0.10"],"gateway":"10.0.0.1","prefix":24}`),
+			in: input{xr: ipamXR(k0rdentv1beta1.ProviderInfoblox, `,"nodeNetwork":{"ipAddresses":["10.0.0.10"],"gateway":"10.0.0.1","prefix":24}`),
 				observed: map[string]string{"node-0": reservation(infobloxAV, node+"-0", `{}`,
 					failedStatus("create failed: NoFreeAddress: no free address in 10.0.0.0/24 (HTTP 400)", ibShortfall))}},
 			want: `{
@@ -242,7 +244,7 @@ func TestContract(t *testing.T) {
 			}`,
 		},
 		"InfobloxConflict": {
-			in: input{xr: ipamXR(ProviderInfoblox, `,"nodeNetwork":{"ipAddresses":["10.0.0.10"],"gateway":"10.0.0.1","prefix":24}`),
+			in: input{xr: ipamXR(k0rdentv1beta1.ProviderInfoblox, `,"nodeNetwork":{"ipAddresses":["10.0.0.10"],"gateway":"10.0.0.1","prefix":24}`),
 				observed: map[string]string{"node-0": reservation(infobloxAV, node+"-0", `{}`,
 					failedStatus("create failed: Conflict: the address is in use (HTTP 400)", `{"conflict":{"address":"10.0.0.10"}}`))}},
 			want: `{
@@ -320,7 +322,7 @@ func TestContract(t *testing.T) {
 		// A failure the provider does not classify (the API server briefly
 		// unreachable) only delays binding, whatever its message says.
 		"MessageIsNotRead": {
-			in: input{xr: ipamXR(ProviderInCluster, cidrNode), observed: map[string]string{"node": reservation(inClusterAV, node, `{}`,
+			in: input{xr: ipamXR(k0rdentv1beta1.ProviderInCluster, cidrNode), observed: map[string]string{"node": reservation(inClusterAV, node, `{}`,
 				failedStatus("create failed: not enough free addresses, is already held by, still in use by machines", `{}`))}},
 			want: `{
 				"meta": {
@@ -385,7 +387,7 @@ func TestContract(t *testing.T) {
 			}`,
 		},
 		"InClusterReleasing": {
-			in: input{xr: ipamXR(ProviderInCluster, cidrNode), observed: map[string]string{"ipPool": pool(true), "node": reservation(inClusterAV, node, `{"count":1}`,
+			in: input{xr: ipamXR(k0rdentv1beta1.ProviderInCluster, cidrNode), observed: map[string]string{"ipPool": pool(true), "node": reservation(inClusterAV, node, `{"count":1}`,
 				`{"conditions":[{"type":"Ready","status":"True","reason":"Available"},`+fmt.Sprintf(synced, "update failed: holding 2 addresses, not 1")+`],`+
 					`"atProvider":{"addresses":["10.0.0.2","10.0.0.3"],"prefix":24,"gateway":"10.0.0.1","releasing":["10.0.0.3"]}}`)}},
 			want: `{

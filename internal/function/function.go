@@ -10,25 +10,8 @@ import (
 	"github.com/crossplane/function-sdk-go/request"
 	"github.com/crossplane/function-sdk-go/resource"
 	"github.com/crossplane/function-sdk-go/response"
-	"k8s.io/apimachinery/pkg/runtime/schema"
-)
 
-// Kinds this function reads and composes. The IPPool and the Reservations
-// belong to this repository's provider; they are composed as unstructured
-// objects so that the function does not depend on their Go packages.
-var (
-	claimGVK             = schema.GroupVersionKind{Group: "k0rdent.mirantis.com", Version: "v1beta1", Kind: "ClusterIPAMClaim"}
-	clusterIPAMGVK       = schema.GroupVersionKind{Group: "k0rdent.mirantis.com", Version: "v1beta1", Kind: "ClusterIPAM"}
-	clusterDeploymentGVK = schema.GroupVersionKind{Group: "k0rdent.mirantis.com", Version: "v1beta1", Kind: "ClusterDeployment"}
-	inClusterGVK         = schema.GroupVersionKind{Group: "incluster.ipam.provider-ipam.io", Version: "v1alpha1", Kind: "Reservation"}
-	infobloxGVK          = schema.GroupVersionKind{Group: "infoblox.ipam.provider-ipam.io", Version: "v1alpha1", Kind: "Reservation"}
-	ipPoolGVK            = schema.GroupVersionKind{Group: "ipam.provider-ipam.io", Version: "v1alpha1", Kind: "IPPool"}
-)
-
-// Backends a claim can name in spec.provider (k0rdent's values).
-const (
-	ProviderInCluster = "in-cluster"
-	ProviderInfoblox  = "ipam-infoblox"
+	k0rdentv1beta1 "github.com/provider-ipam/provider-ipam/apis/k0rdent/v1beta1"
 )
 
 // ProviderLabel selects the ClusterIPAM Composition of a backend: the
@@ -85,14 +68,14 @@ func (f *Function) RunFunction(_ context.Context, req *fnv1.RunFunctionRequest) 
 
 	var out *result
 	switch gvk := oxr.Resource.GroupVersionKind(); gvk {
-	case claimGVK:
+	case k0rdentv1beta1.ClusterIPAMClaimGVK:
 		out, err = composeClaim(oxr, observed)
-	case clusterIPAMGVK:
+	case k0rdentv1beta1.ClusterIPAMGVK:
 		out, err = composeClusterIPAM(req, rsp, oxr, observed)
-	case clusterDeploymentGVK:
+	case k0rdentv1beta1.ClusterDeploymentGVK:
 		out, err = composeClusterDeployment(req, rsp, oxr, observed)
 	default:
-		response.Fatal(rsp, fmt.Errorf("cannot compose %s: this function composes only %s, %s and %s", gvk, claimGVK, clusterIPAMGVK, clusterDeploymentGVK))
+		response.Fatal(rsp, fmt.Errorf("cannot compose %s: this function composes only %s, %s and %s", gvk, k0rdentv1beta1.ClusterIPAMClaimGVK, k0rdentv1beta1.ClusterIPAMGVK, k0rdentv1beta1.ClusterDeploymentGVK))
 		return rsp, nil
 	}
 	if err != nil {

@@ -12,6 +12,8 @@ import (
 	fnv1 "github.com/crossplane/function-sdk-go/proto/v1"
 	"github.com/crossplane/function-sdk-go/resource"
 	"github.com/google/go-cmp/cmp"
+
+	k0rdentv1beta1 "github.com/provider-ipam/provider-ipam/apis/k0rdent/v1beta1"
 )
 
 const (
@@ -211,30 +213,30 @@ func TestClaim(t *testing.T) {
 		wantMessage string
 	}{
 		"InClusterNewClaim": {
-			req:         input{xr: claimXR(ProviderInCluster, `,"clusterNetwork":{"cidr":"10.0.1.0/30"}`)},
-			wantLabel:   ProviderInCluster,
+			req:         input{xr: claimXR(k0rdentv1beta1.ProviderInCluster, `,"clusterNetwork":{"cidr":"10.0.1.0/30"}`)},
+			wantLabel:   k0rdentv1beta1.ProviderInCluster,
 			wantReady:   fnv1.Ready_READY_FALSE,
 			wantReason:  ReasonPending,
 			wantMessage: "waiting for ClusterIPAM team-a/team-a-cluster to be bound",
 		},
 		"InfobloxNewClaim": {
-			req:        input{xr: claimXR(ProviderInfoblox, "")},
-			wantLabel:  ProviderInfoblox,
+			req:        input{xr: claimXR(k0rdentv1beta1.ProviderInfoblox, "")},
+			wantLabel:  k0rdentv1beta1.ProviderInfoblox,
 			wantReady:  fnv1.Ready_READY_FALSE,
 			wantReason: ReasonPending,
 		},
 		"BoundChildBindsClaim": {
-			req:         input{xr: claimXR(ProviderInCluster, ""), observed: map[string]string{"clusteripam": child(PhaseBound, "")}},
-			wantLabel:   ProviderInCluster,
+			req:         input{xr: claimXR(k0rdentv1beta1.ProviderInCluster, ""), observed: map[string]string{"clusteripam": child(PhaseBound, "")}},
+			wantLabel:   k0rdentv1beta1.ProviderInCluster,
 			wantBound:   true,
 			wantReady:   fnv1.Ready_READY_TRUE,
 			wantReason:  ReasonBound,
 			wantMessage: "ClusterIPAM team-a/team-a-cluster is bound",
 		},
 		"FailedChildExplains": {
-			req: input{xr: claimXR(ProviderInCluster, ""), observed: map[string]string{"clusteripam": child(PhaseFailed,
+			req: input{xr: claimXR(k0rdentv1beta1.ProviderInCluster, ""), observed: map[string]string{"clusteripam": child(PhaseFailed,
 				"not enough free addresses in 10.0.0.0/24: 5 requested, 253 usable, 251 already held, 2 free")}},
-			wantLabel:   ProviderInCluster,
+			wantLabel:   k0rdentv1beta1.ProviderInCluster,
 			wantReady:   fnv1.Ready_READY_FALSE,
 			wantReason:  ReasonClusterIPAMFailed,
 			wantMessage: "ClusterIPAM team-a/team-a-cluster failed: not enough free addresses in 10.0.0.0/24: 5 requested, 253 usable, 251 already held, 2 free",
@@ -281,7 +283,7 @@ func TestClaim(t *testing.T) {
 		})
 	}
 	t.Run("ClusterNetworkCopied", func(t *testing.T) {
-		g := run(t, input{xr: claimXR(ProviderInCluster, `,"clusterNetwork":{"cidr":"10.0.1.0/30"}`)})
+		g := run(t, input{xr: claimXR(k0rdentv1beta1.ProviderInCluster, `,"clusterNetwork":{"cidr":"10.0.1.0/30"}`)})
 		if got := g.field(t, "clusteripam", "spec.clusterNetwork.cidr"); got != "10.0.1.0/30" {
 			t.Errorf("clusterNetwork.cidr = %v", got)
 		}
@@ -306,7 +308,7 @@ func TestClusterIPAMInCluster(t *testing.T) {
 		wantMessage  string // substring
 	}{
 		"CIDRWithoutClusterHoldsWholeSpace": {
-			req:         input{xr: ipamXR(ProviderInCluster, cidrNode)},
+			req:         input{xr: ipamXR(k0rdentv1beta1.ProviderInCluster, cidrNode)},
 			wantNames:   []string{"node"},
 			wantFP:      `{"space":{"cidr":"10.0.0.0/24","gateway":"10.0.0.1"},"allAddresses":true}`,
 			wantPhase:   PhasePending,
@@ -314,14 +316,14 @@ func TestClusterIPAMInCluster(t *testing.T) {
 			wantMessage: "waiting for Reservation team-a/team-a-cluster-node to be created",
 		},
 		"ClusterDeploymentNotFetchedYet": {
-			req:          input{xr: ipamXR(ProviderInCluster, cidrNode+withC1)},
+			req:          input{xr: ipamXR(k0rdentv1beta1.ProviderInCluster, cidrNode+withC1)},
 			wantNames:    nil,
 			wantRequired: true,
 			wantPhase:    PhasePending,
 			wantReason:   ReasonPending,
 		},
 		"ClusterDeploymentGivesCount": {
-			req: input{xr: ipamXR(ProviderInCluster, cidrNode+withC1),
+			req: input{xr: ipamXR(k0rdentv1beta1.ProviderInCluster, cidrNode+withC1),
 				required: map[string][]string{requiredClusterDeployment: {clusterDeployment(`"controlPlaneNumber":3,"workersNumber":2`)}}},
 			wantNames:    []string{"node"},
 			wantFP:       `{"space":{"cidr":"10.0.0.0/24","gateway":"10.0.0.1"},"count":5}`,
@@ -330,7 +332,7 @@ func TestClusterIPAMInCluster(t *testing.T) {
 			wantReason:   ReasonPending,
 		},
 		"ClusterDeploymentDefaults": {
-			req: input{xr: ipamXR(ProviderInCluster, cidrNode+withC1),
+			req: input{xr: ipamXR(k0rdentv1beta1.ProviderInCluster, cidrNode+withC1),
 				required: map[string][]string{requiredClusterDeployment: {clusterDeployment(``)}}},
 			wantNames:    []string{"node"},
 			wantFP:       `{"space":{"cidr":"10.0.0.0/24","gateway":"10.0.0.1"},"count":2}`,
@@ -339,7 +341,7 @@ func TestClusterIPAMInCluster(t *testing.T) {
 			wantReason:   ReasonPending,
 		},
 		"ClusterDeploymentMissing": {
-			req: input{xr: ipamXR(ProviderInCluster, cidrNode+withC1),
+			req: input{xr: ipamXR(k0rdentv1beta1.ProviderInCluster, cidrNode+withC1),
 				required: map[string][]string{requiredClusterDeployment: {}}},
 			wantNames:    []string{"node"},
 			wantFP:       `{"space":{"cidr":"10.0.0.0/24","gateway":"10.0.0.1"},"allAddresses":true}`,
@@ -348,7 +350,7 @@ func TestClusterIPAMInCluster(t *testing.T) {
 			wantReason:   ReasonPending,
 		},
 		"IPAddressesWithClusterDeployment": {
-			req: input{xr: ipamXR(ProviderInCluster, listNode+withC1),
+			req: input{xr: ipamXR(k0rdentv1beta1.ProviderInCluster, listNode+withC1),
 				required: map[string][]string{requiredClusterDeployment: {clusterDeployment(`"controlPlaneNumber":1,"workersNumber":1`)}}},
 			wantNames:    []string{"node"},
 			wantFP:       `{"space":{"ipAddresses":["10.0.0.10","10.0.0.20-10.0.0.21"],"gateway":"10.0.0.1","prefix":24},"count":2}`,
@@ -357,14 +359,14 @@ func TestClusterIPAMInCluster(t *testing.T) {
 			wantReason:   ReasonPending,
 		},
 		"IPAddressesWithoutCluster": {
-			req:        input{xr: ipamXR(ProviderInCluster, listNode)},
+			req:        input{xr: ipamXR(k0rdentv1beta1.ProviderInCluster, listNode)},
 			wantNames:  []string{"node"},
 			wantFP:     `{"space":{"ipAddresses":["10.0.0.10","10.0.0.20-10.0.0.21"],"gateway":"10.0.0.1","prefix":24},"allAddresses":true}`,
 			wantPhase:  PhasePending,
 			wantReason: ReasonPending,
 		},
 		"WholeSpaceShrinksToNodesOnceClusterKnown": {
-			req: input{xr: ipamXR(ProviderInCluster, cidrNode+withC1),
+			req: input{xr: ipamXR(k0rdentv1beta1.ProviderInCluster, cidrNode+withC1),
 				observed: map[string]string{"node": reservation(inClusterAV, nodeName, `{"space":{"cidr":"10.0.0.0/24","gateway":"10.0.0.1"},"allAddresses":true}`, `{}`)},
 				required: map[string][]string{requiredClusterDeployment: {clusterDeployment(`"controlPlaneNumber":3,"workersNumber":2`)}}},
 			wantNames:    []string{"node"},
@@ -375,7 +377,7 @@ func TestClusterIPAMInCluster(t *testing.T) {
 			wantMessage:  "waiting for Reservation team-a/team-a-cluster-node to be ready",
 		},
 		"CountFollowsNodesDown": {
-			req: input{xr: ipamXR(ProviderInCluster, cidrNode+withC1),
+			req: input{xr: ipamXR(k0rdentv1beta1.ProviderInCluster, cidrNode+withC1),
 				observed: map[string]string{"node": reservation(inClusterAV, nodeName, `{"space":{"cidr":"10.0.0.0/24","gateway":"10.0.0.1"},"count":5}`, `{}`)},
 				required: map[string][]string{requiredClusterDeployment: {clusterDeployment(`"controlPlaneNumber":1,"workersNumber":2`)}}},
 			wantNames:    []string{"node"},
@@ -385,7 +387,7 @@ func TestClusterIPAMInCluster(t *testing.T) {
 			wantReason:   ReasonPending,
 		},
 		"CountKeptWhenDeploymentGone": {
-			req: input{xr: ipamXR(ProviderInCluster, cidrNode+withC1),
+			req: input{xr: ipamXR(k0rdentv1beta1.ProviderInCluster, cidrNode+withC1),
 				observed: map[string]string{"node": reservation(inClusterAV, nodeName, `{"space":{"cidr":"10.0.0.0/24","gateway":"10.0.0.1"},"count":5}`, `{}`)},
 				required: map[string][]string{requiredClusterDeployment: {}}},
 			wantNames:    []string{"node"},
@@ -395,7 +397,7 @@ func TestClusterIPAMInCluster(t *testing.T) {
 			wantReason:   ReasonPending,
 		},
 		"NoPoolBeforeReservationReady": {
-			req: input{xr: ipamXR(ProviderInCluster, cidrNode),
+			req: input{xr: ipamXR(k0rdentv1beta1.ProviderInCluster, cidrNode),
 				observed: map[string]string{"node": reservation(inClusterAV, nodeName, `{}`,
 					`{"conditions":[{"type":"Ready","status":"False","reason":"Creating"},{"type":"Synced","status":"False","reason":"ReconcileError","message":"connection refused"}]}`)}},
 			wantNames:   []string{"node"},
@@ -405,7 +407,7 @@ func TestClusterIPAMInCluster(t *testing.T) {
 			wantMessage: "Reservation team-a/team-a-cluster-node to be ready (connection refused)",
 		},
 		"Exhausted": {
-			req: input{xr: ipamXR(ProviderInCluster, cidrNode),
+			req: input{xr: ipamXR(k0rdentv1beta1.ProviderInCluster, cidrNode),
 				observed: map[string]string{"node": reservation(inClusterAV, nodeName, `{}`,
 					failedStatus("create failed: not enough free addresses in 10.0.0.0/24: 253 requested, 253 usable, 3 already held, 250 free", shortfallAtProvider))}},
 			wantNames:   []string{"node"},
@@ -415,7 +417,7 @@ func TestClusterIPAMInCluster(t *testing.T) {
 			wantMessage: "Reservation team-a/team-a-cluster-node: create failed: not enough free addresses in 10.0.0.0/24: 253 requested, 253 usable, 3 already held, 250 free",
 		},
 		"Conflict": {
-			req: input{xr: ipamXR(ProviderInCluster, cidrNode+`,"clusterNetwork":{"cidr":"10.0.1.0/30"}`),
+			req: input{xr: ipamXR(k0rdentv1beta1.ProviderInCluster, cidrNode+`,"clusterNetwork":{"cidr":"10.0.1.0/30"}`),
 				observed: map[string]string{"node": reservation(inClusterAV, nodeName, `{}`,
 					failedStatus("create failed: 10.0.0.2 is already held by Reservation team-b/other-node", conflictAtProvider))}},
 			// The cluster network's Reservation did not exist yet: it is
@@ -479,7 +481,7 @@ func TestClusterIPAMPool(t *testing.T) {
 	readyExternal := reservation(inClusterAV, xrName+"-external", `{}`, readyStatus(`{"addresses":["10.0.2.5"]}`))
 
 	t.Run("NetworksEachGetAReservation", func(t *testing.T) {
-		g := run(t, input{xr: ipamXR(ProviderInCluster, nets)})
+		g := run(t, input{xr: ipamXR(k0rdentv1beta1.ProviderInCluster, nets)})
 		if diff := cmp.Diff([]string{"cluster", "external", "node"}, g.names()); diff != "" {
 			t.Fatalf("composed (-want +got):\n%s", diff)
 		}
@@ -497,7 +499,7 @@ func TestClusterIPAMPool(t *testing.T) {
 	})
 
 	t.Run("PoolOnceNodeReservationReady", func(t *testing.T) {
-		g := run(t, input{xr: ipamXR(ProviderInCluster, nets), observed: map[string]string{"node": readyNode, "cluster": readyCluster}})
+		g := run(t, input{xr: ipamXR(k0rdentv1beta1.ProviderInCluster, nets), observed: map[string]string{"node": readyNode, "cluster": readyCluster}})
 		if diff := cmp.Diff([]string{"cluster", "external", "ipPool", "node"}, g.names()); diff != "" {
 			t.Fatalf("composed (-want +got):\n%s", diff)
 		}
@@ -522,7 +524,7 @@ func TestClusterIPAMPool(t *testing.T) {
 	})
 
 	t.Run("BoundWhenAllReady", func(t *testing.T) {
-		g := run(t, input{xr: ipamXR(ProviderInCluster, nets), observed: map[string]string{
+		g := run(t, input{xr: ipamXR(k0rdentv1beta1.ProviderInCluster, nets), observed: map[string]string{
 			"node": readyNode, "cluster": readyCluster, "external": readyExternal, "ipPool": pool(true)}})
 		if g.status["phase"] != PhaseBound {
 			t.Fatalf("phase = %v, condition %v", g.status["phase"], g.bound(t))
@@ -548,7 +550,7 @@ func TestClusterIPAMPool(t *testing.T) {
 		releasing := reservation(inClusterAV, nodeName, `{"count":1}`, `{"conditions":[{"type":"Ready","status":"True","reason":"Available"},`+
 			`{"type":"Synced","status":"False","reason":"ReconcileError","message":"update failed: cannot release every address above the count yet: holding 2 addresses, not 1: 10.0.0.3 still in use by machines"}],`+
 			`"atProvider":{"addresses":["10.0.0.2","10.0.0.3"],"prefix":24,"gateway":"10.0.0.1","releasing":["10.0.0.3"]}}`)
-		g := run(t, input{xr: ipamXR(ProviderInCluster, cidrNode), observed: map[string]string{"node": releasing, "ipPool": pool(true)}})
+		g := run(t, input{xr: ipamXR(k0rdentv1beta1.ProviderInCluster, cidrNode), observed: map[string]string{"node": releasing, "ipPool": pool(true)}})
 		c := g.bound(t)
 		if g.status["phase"] != PhaseBound || c.GetReason() != ReasonReleasingAddresses {
 			t.Fatalf("phase = %v, condition %v", g.status["phase"], c)
@@ -563,7 +565,7 @@ func TestClusterIPAMPool(t *testing.T) {
 
 	t.Run("PoolKeptWhenReservationGoesUnready", func(t *testing.T) {
 		unready := reservation(inClusterAV, nodeName, `{}`, `{"conditions":[{"type":"Ready","status":"False","reason":"Unavailable"}],"atProvider":{"addresses":["10.0.0.2"]}}`)
-		g := run(t, input{xr: ipamXR(ProviderInCluster, cidrNode), observed: map[string]string{"node": unready, "ipPool": pool(true)}})
+		g := run(t, input{xr: ipamXR(k0rdentv1beta1.ProviderInCluster, cidrNode), observed: map[string]string{"node": unready, "ipPool": pool(true)}})
 		if got := g.field(t, "ipPool", "spec.addresses"); !cmp.Equal(got, asJSON(t, `["10.0.0.2","10.0.0.3"]`)) {
 			t.Errorf("pool addresses = %v, want the existing ones", got)
 		}
@@ -581,7 +583,7 @@ func TestClusterIPAMInfoblox(t *testing.T) {
 	}
 
 	t.Run("OneReservationPerNode", func(t *testing.T) {
-		g := run(t, input{xr: ipamXR(ProviderInfoblox, `,"nodeNetwork":{"cidr":"10.0.0.0/24","gateway":"10.0.0.1","prefix":24}`+withC1), required: cd3})
+		g := run(t, input{xr: ipamXR(k0rdentv1beta1.ProviderInfoblox, `,"nodeNetwork":{"cidr":"10.0.0.0/24","gateway":"10.0.0.1","prefix":24}`+withC1), required: cd3})
 		if diff := cmp.Diff([]string{"node-0", "node-1", "node-2"}, g.names()); diff != "" {
 			t.Fatalf("composed (-want +got):\n%s", diff)
 		}
@@ -602,14 +604,14 @@ func TestClusterIPAMInfoblox(t *testing.T) {
 	})
 
 	t.Run("TemplateDefaultsWithoutClusterDeployment", func(t *testing.T) {
-		g := run(t, input{xr: ipamXR(ProviderInfoblox, cidrNode)})
+		g := run(t, input{xr: ipamXR(k0rdentv1beta1.ProviderInfoblox, cidrNode)})
 		if diff := cmp.Diff([]string{"node-0", "node-1"}, g.names()); diff != "" {
 			t.Fatalf("composed (-want +got):\n%s", diff)
 		}
 	})
 
 	t.Run("OneReservationPerListedAddress", func(t *testing.T) {
-		g := run(t, input{xr: ipamXR(ProviderInfoblox, listNode+`,"providerConfigRef":{"kind":"ProviderConfig","name":"grid-a"}`)})
+		g := run(t, input{xr: ipamXR(k0rdentv1beta1.ProviderInfoblox, listNode+`,"providerConfigRef":{"kind":"ProviderConfig","name":"grid-a"}`)})
 		if diff := cmp.Diff([]string{"node-0", "node-1", "node-2"}, g.names()); diff != "" {
 			t.Fatalf("composed (-want +got):\n%s", diff)
 		}
@@ -624,7 +626,7 @@ func TestClusterIPAMInfoblox(t *testing.T) {
 	})
 
 	t.Run("ClusterNetworkOneAddress", func(t *testing.T) {
-		g := run(t, input{xr: ipamXR(ProviderInfoblox, cidrNode+`,"clusterNetwork":{"cidr":"10.0.1.0/28"}`)})
+		g := run(t, input{xr: ipamXR(k0rdentv1beta1.ProviderInfoblox, cidrNode+`,"clusterNetwork":{"cidr":"10.0.1.0/28"}`)})
 		if diff := cmp.Diff([]string{"cluster-0", "node-0", "node-1"}, g.names()); diff != "" {
 			t.Fatalf("composed (-want +got):\n%s", diff)
 		}
@@ -634,7 +636,7 @@ func TestClusterIPAMInfoblox(t *testing.T) {
 	})
 
 	t.Run("PoolFromAllAddresses", func(t *testing.T) {
-		g := run(t, input{xr: ipamXR(ProviderInfoblox, cidrNode+withC1), required: cd3, observed: map[string]string{
+		g := run(t, input{xr: ipamXR(k0rdentv1beta1.ProviderInfoblox, cidrNode+withC1), required: cd3, observed: map[string]string{
 			"node-0": readyIB(0, "10.0.0.2"), "node-1": readyIB(1, "10.0.0.3"), "node-2": readyIB(2, "10.0.0.7")}})
 		var refs []string
 		for i := range 3 {
@@ -671,7 +673,7 @@ func TestClusterIPAMInfoblox(t *testing.T) {
 	}
 	for name, tc := range shrinks {
 		t.Run("ScaleDown"+name, func(t *testing.T) {
-			g := run(t, input{xr: ipamXR(ProviderInfoblox, cidrNode+withC1), required: cd2, observed: four(tc.pool)})
+			g := run(t, input{xr: ipamXR(k0rdentv1beta1.ProviderInfoblox, cidrNode+withC1), required: cd2, observed: four(tc.pool)})
 			if diff := cmp.Diff(tc.want, g.names()); diff != "" {
 				t.Fatalf("composed (-want +got):\n%s", diff)
 			}
@@ -687,7 +689,7 @@ func TestClusterIPAMInfoblox(t *testing.T) {
 	}
 
 	t.Run("ScaleUpFillsGaps", func(t *testing.T) {
-		g := run(t, input{xr: ipamXR(ProviderInfoblox, cidrNode+withC1), required: cd3, observed: map[string]string{
+		g := run(t, input{xr: ipamXR(k0rdentv1beta1.ProviderInfoblox, cidrNode+withC1), required: cd3, observed: map[string]string{
 			"node-0": readyIB(0, "10.0.0.2"), "node-3": readyIB(3, "10.0.0.5")}})
 		if diff := cmp.Diff([]string{"node-0", "node-1", "node-3"}, g.names()); diff != "" {
 			t.Fatalf("composed (-want +got):\n%s", diff)
@@ -695,7 +697,7 @@ func TestClusterIPAMInfoblox(t *testing.T) {
 	})
 
 	t.Run("NoPoolFromHalfReadySet", func(t *testing.T) {
-		g := run(t, input{xr: ipamXR(ProviderInfoblox, cidrNode+withC1), required: cd3, observed: map[string]string{
+		g := run(t, input{xr: ipamXR(k0rdentv1beta1.ProviderInfoblox, cidrNode+withC1), required: cd3, observed: map[string]string{
 			"node-0": readyIB(0, "10.0.0.2"), "node-1": readyIB(1, "10.0.0.3")}})
 		if _, ok := g.composed["ipPool"]; ok {
 			t.Error("pool composed before every node Reservation is ready")
@@ -706,7 +708,7 @@ func TestClusterIPAMInfoblox(t *testing.T) {
 	})
 
 	t.Run("ExhaustionStopsNewReservations", func(t *testing.T) {
-		g := run(t, input{xr: ipamXR(ProviderInfoblox, cidrNode+withC1), required: cd3, observed: map[string]string{
+		g := run(t, input{xr: ipamXR(k0rdentv1beta1.ProviderInfoblox, cidrNode+withC1), required: cd3, observed: map[string]string{
 			"node-0": readyIB(0, "10.0.0.2"),
 			"node-1": reservation(infobloxAV, ibName(1), `{}`, failedStatus("create failed: cannot reserve the next available address: NoFreeAddress: no free address in 10.0.0.0/24 (HTTP 400)", ibShortfall)),
 		}})
@@ -724,7 +726,7 @@ func TestClusterIPAMInfoblox(t *testing.T) {
 	t.Run("InvalidListedSpace", func(t *testing.T) {
 		// The gateway listed as a node address is caught before anything is
 		// asked of Infoblox.
-		g := run(t, input{xr: ipamXR(ProviderInfoblox, `,"nodeNetwork":{"ipAddresses":["10.0.0.1","10.0.0.2"],"gateway":"10.0.0.1","prefix":24}`)})
+		g := run(t, input{xr: ipamXR(k0rdentv1beta1.ProviderInfoblox, `,"nodeNetwork":{"ipAddresses":["10.0.0.1","10.0.0.2"],"gateway":"10.0.0.1","prefix":24}`)})
 		if len(g.composed) != 0 {
 			t.Errorf("composed %v for an invalid space", g.names())
 		}
@@ -738,7 +740,7 @@ func TestClusterIPAMInfoblox(t *testing.T) {
 }
 
 func TestNodeAddressListNeedsPrefix(t *testing.T) {
-	g := run(t, input{xr: ipamXR(ProviderInCluster, `,"nodeNetwork":{"ipAddresses":["10.0.0.10","10.0.0.11"]}`)})
+	g := run(t, input{xr: ipamXR(k0rdentv1beta1.ProviderInCluster, `,"nodeNetwork":{"ipAddresses":["10.0.0.10","10.0.0.11"]}`)})
 	if len(g.composed) != 0 {
 		t.Errorf("composed %v for a node network without a netmask", g.names())
 	}
@@ -750,7 +752,7 @@ func TestNodeAddressListNeedsPrefix(t *testing.T) {
 func TestInvalidSpaceHoldsNothing(t *testing.T) {
 	// Overlapping entries pass CEL; the function refuses them before any
 	// network of the claim is reserved.
-	g := run(t, input{xr: ipamXR(ProviderInCluster, cidrNode+`,"externalNetwork":{"ipAddresses":["10.0.2.5","10.0.2.0/29"]}`)})
+	g := run(t, input{xr: ipamXR(k0rdentv1beta1.ProviderInCluster, cidrNode+`,"externalNetwork":{"ipAddresses":["10.0.2.5","10.0.2.0/29"]}`)})
 	if len(g.composed) != 0 {
 		t.Errorf("composed %v", g.names())
 	}
@@ -764,7 +766,7 @@ func TestInvalidSpaceHoldsNothing(t *testing.T) {
 }
 
 func TestDeletionComposesNothingNew(t *testing.T) {
-	xr := strings.Replace(ipamXR(ProviderInCluster, cidrNode+`,"clusterNetwork":{"cidr":"10.0.1.0/30"}`),
+	xr := strings.Replace(ipamXR(k0rdentv1beta1.ProviderInCluster, cidrNode+`,"clusterNetwork":{"cidr":"10.0.1.0/30"}`),
 		`"metadata":{`, `"metadata":{"deletionTimestamp":"2026-01-01T00:00:00Z",`, 1)
 	g := run(t, input{xr: xr, observed: map[string]string{
 		"node": reservation(inClusterAV, xrName+"-node", `{}`, readyStatus(`{"addresses":["10.0.0.2"]}`))}})
@@ -797,7 +799,7 @@ func TestBadClusterDeploymentIsFatal(t *testing.T) {
 		`"controlPlaneNumber":4611686018427387904,"workersNumber":4611686018427387904`: "ClusterDeployment team-a/c1: spec.config.controlPlaneNumber is 4611686018427387904, more than the 4096 nodes",
 		`"workersNumber":-1e30`: "ClusterDeployment team-a/c1: spec.config.workersNumber: -1e+30 is out of range",
 	} {
-		g := run(t, input{xr: ipamXR(ProviderInCluster, cidrNode+withC1), required: map[string][]string{requiredClusterDeployment: {clusterDeployment(cfg)}}})
+		g := run(t, input{xr: ipamXR(k0rdentv1beta1.ProviderInCluster, cidrNode+withC1), required: map[string][]string{requiredClusterDeployment: {clusterDeployment(cfg)}}})
 		if f := g.fatal(); !strings.Contains(f, want) {
 			t.Errorf("%s: fatal = %q, want it to contain %q", cfg, f, want)
 		}

@@ -25,6 +25,7 @@ import (
 	celconfig "k8s.io/apiserver/pkg/apis/cel"
 	"sigs.k8s.io/yaml"
 
+	k0rdentv1beta1 "github.com/provider-ipam/provider-ipam/apis/k0rdent/v1beta1"
 	fn "github.com/provider-ipam/provider-ipam/internal/function"
 )
 
@@ -183,7 +184,7 @@ func TestCompositions(t *testing.T) {
 		}
 		byKind[c.Spec.CompositeTypeRef.Kind] = append(byKind[c.Spec.CompositeTypeRef.Kind], c.Metadata.Labels[fn.ProviderLabel])
 	}
-	want := map[string][]string{"ClusterIPAMClaim": {""}, "ClusterDeployment": {""}, "ClusterIPAM": {fn.ProviderInCluster, fn.ProviderInfoblox}}
+	want := map[string][]string{"ClusterIPAMClaim": {""}, "ClusterDeployment": {""}, "ClusterIPAM": {k0rdentv1beta1.ProviderInCluster, k0rdentv1beta1.ProviderInfoblox}}
 	if diff := cmp.Diff(want, byKind); diff != "" {
 		t.Errorf("compositions by kind and provider label (-want +got):\n%s", diff)
 	}

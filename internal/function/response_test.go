@@ -9,6 +9,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/testing/protocmp"
+
+	k0rdentv1beta1 "github.com/provider-ipam/provider-ipam/apis/k0rdent/v1beta1"
 )
 
 // runResponse runs the function on in and returns its whole response.
@@ -88,7 +90,7 @@ func TestComposedTemplateReadinessIsDerived(t *testing.T) {
 // A gateway that no host of its network may have holds nothing: the
 // ClusterIPAM fails with a sentence naming the field.
 func TestGatewayNotAHostHoldsNothing(t *testing.T) {
-	got := runResponse(t, input{xr: ipamXR(ProviderInCluster, `,"nodeNetwork":{"cidr":"203.0.113.0/28","gateway":"203.0.113.0"}`)})
+	got := runResponse(t, input{xr: ipamXR(k0rdentv1beta1.ProviderInCluster, `,"nodeNetwork":{"cidr":"203.0.113.0/28","gateway":"203.0.113.0"}`)})
 	want := wantResponse(t, `{"meta": {"tag": "test", "ttl": "60s"},
 		"desired": {"composite": {"resource": {"apiVersion": "k0rdent.mirantis.com/v1beta1", "kind": "ClusterIPAM",
 			"status": {"phase": "Failed", "providerData": [{"name": "ipPool", "ready": false, "gateway": "203.0.113.0", "prefix": 28,

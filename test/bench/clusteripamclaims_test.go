@@ -15,7 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/watch"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/provider-ipam/provider-ipam/internal/controller/k0rdent/clusteripamclaim"
+	k0rdentv1beta1 "github.com/provider-ipam/provider-ipam/apis/k0rdent/v1beta1"
 	"github.com/provider-ipam/provider-ipam/internal/localplane"
 	"github.com/provider-ipam/provider-ipam/internal/wapisim"
 )
@@ -23,11 +23,6 @@ import (
 // claimsAtOnce is how many ClusterIPAMClaims BenchmarkClusterIPAMClaims
 // applies at once, per backend.
 const claimsAtOnce = 500
-
-var (
-	claimGVK = clusteripamclaim.ClaimGVK
-	ipamGVK  = clusteripamclaim.ClaimGVK.GroupVersion().WithKind(clusteripamclaim.IPAMKind)
-)
 
 // BenchmarkClusterIPAMClaims applies 500 ClusterIPAMClaims at once through
 // Crossplane (the configuration's compositions and the function) and
@@ -107,7 +102,7 @@ func nextPrefixAddr(p netip.Prefix) netip.Addr {
 // not exist (yet): it holds its whole CIDR but the gateway.
 func clusterIPAMClaim(ns, name, provider string, cidr netip.Prefix) *unstructured.Unstructured {
 	u := &unstructured.Unstructured{}
-	u.SetGroupVersionKind(claimGVK)
+	u.SetGroupVersionKind(k0rdentv1beta1.ClusterIPAMClaimGVK)
 	u.SetNamespace(ns)
 	u.SetName(name)
 	u.Object["spec"] = map[string]any{
@@ -133,12 +128,12 @@ func applyAndTime(ctx context.Context, kube client.Client, wc client.WithWatch, 
 		l.SetGroupVersionKind(gvk.GroupVersion().WithKind(gvk.Kind + "List"))
 		return wc.Watch(ctx, l, client.InNamespace(ns))
 	}
-	cw, err := watchOf(claimGVK)
+	cw, err := watchOf(k0rdentv1beta1.ClusterIPAMClaimGVK)
 	if err != nil {
 		return nil, err
 	}
 	defer cw.Stop()
-	iw, err := watchOf(ipamGVK)
+	iw, err := watchOf(k0rdentv1beta1.ClusterIPAMGVK)
 	if err != nil {
 		return nil, err
 	}

@@ -21,12 +21,12 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	inclusterv1alpha1 "github.com/provider-ipam/provider-ipam/apis/incluster/v1alpha1"
+	k0rdentv1beta1 "github.com/provider-ipam/provider-ipam/apis/k0rdent/v1beta1"
 	"github.com/provider-ipam/provider-ipam/internal/localplane"
 	"github.com/provider-ipam/provider-ipam/internal/testenv"
 )
 
 var (
-	deploymentGVK  = schema.GroupVersionKind{Group: "k0rdent.mirantis.com", Version: "v1beta1", Kind: "ClusterDeployment"}
 	capiClusterGVK = schema.GroupVersionKind{Group: "cluster.x-k8s.io", Version: "v1beta2", Kind: "Cluster"}
 	vsphereMTGVK   = schema.GroupVersionKind{Group: "infrastructure.cluster.x-k8s.io", Version: "v1beta1", Kind: "VSphereMachineTemplate"}
 	mdGVK          = schema.GroupVersionKind{Group: "cluster.x-k8s.io", Version: "v1beta2", Kind: "MachineDeployment"}
@@ -101,11 +101,11 @@ func checkComposedCluster(t *testing.T, d *unstructured.Unstructured, claimName,
 		md, err = get(ctx, obj(mdGVK, ns, name+"-md"))
 		return err == nil, err
 	})
-	claim, err := get(ctx, obj(claimGVK, ns, claimName))
+	claim, err := get(ctx, obj(k0rdentv1beta1.ClusterIPAMClaimGVK, ns, claimName))
 	if err != nil {
 		t.Fatal(err)
 	}
-	ipam, err := get(ctx, obj(ipamGVK, ns, str(claim, "spec", "clusterIPAMRef")))
+	ipam, err := get(ctx, obj(k0rdentv1beta1.ClusterIPAMGVK, ns, str(claim, "spec", "clusterIPAMRef")))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -158,7 +158,7 @@ func checkComposedCluster(t *testing.T, d *unstructured.Unstructured, claimName,
 func TestOption1MutualReferences(t *testing.T) {
 	ns := namespace(t, "e2e-cd-ref")
 	objs := examples(t, "clusterdeployment-ref.yaml", ns)
-	claim, d := of(objs, claimGVK), of(objs, deploymentGVK)
+	claim, d := of(objs, k0rdentv1beta1.ClusterIPAMClaimGVK), of(objs, k0rdentv1beta1.ClusterDeploymentGVK)
 	// Its own network, so that no other test's claim overlaps it.
 	_ = unstructured.SetNestedField(claim.Object, "10.40.0.0/24", "spec", "nodeNetwork", "cidr")
 	_ = unstructured.SetNestedField(claim.Object, "10.40.0.1", "spec", "nodeNetwork", "gateway")
@@ -183,7 +183,7 @@ func TestOption1MutualReferences(t *testing.T) {
 // Option 2: the claim is inline; it is composed under the deployment's name.
 func TestOption2InlineClaim(t *testing.T) {
 	ns := namespace(t, "e2e-cd-inline")
-	d := of(examples(t, "clusterdeployment-inline.yaml", ns), deploymentGVK)
+	d := of(examples(t, "clusterdeployment-inline.yaml", ns), k0rdentv1beta1.ClusterDeploymentGVK)
 	createAll(t, d)
 	waitCondition(t, d, "IPAMReady", "Bound")
 	checkComposedCluster(t, d, d.GetName(), "10.30.0.1", 1)
@@ -192,7 +192,7 @@ func TestOption2InlineClaim(t *testing.T) {
 func TestMismatchedReferenceIsReported(t *testing.T) {
 	ns := namespace(t, "e2e-cd-mismatch")
 	objs := examples(t, "clusterdeployment-ref.yaml", ns)
-	claim, d := of(objs, claimGVK), of(objs, deploymentGVK)
+	claim, d := of(objs, k0rdentv1beta1.ClusterIPAMClaimGVK), of(objs, k0rdentv1beta1.ClusterDeploymentGVK)
 	_ = unstructured.SetNestedField(claim.Object, "10.41.0.0/24", "spec", "nodeNetwork", "cidr")
 	_ = unstructured.SetNestedField(claim.Object, "10.41.0.1", "spec", "nodeNetwork", "gateway")
 	_ = unstructured.SetNestedField(claim.Object, "some-other-cluster", "spec", "cluster")
@@ -208,14 +208,14 @@ func TestMismatchedReferenceIsReported(t *testing.T) {
 
 func TestMissingClaimIsReported(t *testing.T) {
 	ns := namespace(t, "e2e-cd-missing")
-	d := of(examples(t, "clusterdeployment-ref.yaml", ns), deploymentGVK)
+	d := of(examples(t, "clusterdeployment-ref.yaml", ns), k0rdentv1beta1.ClusterDeploymentGVK)
 	createAll(t, d)
 	waitCondition(t, d, "IPAMReady", "ClaimNotFound")
 }
 
 func TestDryRunComposesNothing(t *testing.T) {
 	ns := namespace(t, "e2e-cd-dryrun")
-	d := of(examples(t, "clusterdeployment-inline.yaml", ns), deploymentGVK)
+	d := of(examples(t, "clusterdeployment-inline.yaml", ns), k0rdentv1beta1.ClusterDeploymentGVK)
 	_ = unstructured.SetNestedField(d.Object, true, "spec", "dryRun")
 	_ = unstructured.SetNestedStringSlice(d.Object, []string{"10.31.0.10-10.31.0.19"}, "spec", "ipamClaim", "spec", "nodeNetwork", "ipAddresses")
 	_ = unstructured.SetNestedField(d.Object, "10.31.0.1", "spec", "ipamClaim", "spec", "nodeNetwork", "gateway")
@@ -226,14 +226,14 @@ func TestDryRunComposesNothing(t *testing.T) {
 	if !fits || len(would) == 0 {
 		t.Errorf("dryRun status fits=%v wouldCreate=%v", fits, would)
 	}
-	if _, err := get(context.Background(), obj(claimGVK, ns, d.GetName())); err == nil {
+	if _, err := get(context.Background(), obj(k0rdentv1beta1.ClusterIPAMClaimGVK, ns, d.GetName())); err == nil {
 		t.Error("a dry run composed the inline claim")
 	}
 }
 
 func TestNotEnoughAddressesIsReported(t *testing.T) {
 	ns := namespace(t, "e2e-cd-short")
-	d := of(examples(t, "clusterdeployment-inline.yaml", ns), deploymentGVK)
+	d := of(examples(t, "clusterdeployment-inline.yaml", ns), k0rdentv1beta1.ClusterDeploymentGVK)
 	// Two addresses for one control-plane node and two workers.
 	_ = unstructured.SetNestedStringSlice(d.Object, []string{"10.32.0.10-10.32.0.11"}, "spec", "ipamClaim", "spec", "nodeNetwork", "ipAddresses")
 	_ = unstructured.SetNestedField(d.Object, "10.32.0.1", "spec", "ipamClaim", "spec", "nodeNetwork", "gateway")
@@ -267,7 +267,7 @@ func TestNotEnoughAddressesIsReported(t *testing.T) {
 func TestScaleUpReservesBeforeMachines(t *testing.T) {
 	ns := namespace(t, "e2e-cd-scale")
 	ctx := context.Background()
-	d := of(examples(t, "clusterdeployment-inline.yaml", ns), deploymentGVK)
+	d := of(examples(t, "clusterdeployment-inline.yaml", ns), k0rdentv1beta1.ClusterDeploymentGVK)
 	_ = unstructured.SetNestedStringSlice(d.Object, []string{"10.33.0.10-10.33.0.19"}, "spec", "ipamClaim", "spec", "nodeNetwork", "ipAddresses")
 	_ = unstructured.SetNestedField(d.Object, "10.33.0.1", "spec", "ipamClaim", "spec", "nodeNetwork", "gateway")
 	createAll(t, d)
@@ -395,7 +395,7 @@ func reservedIn(ctx context.Context, ns string) ([]string, error) {
 // its machine's IPAddressClaim, whichever machines CAPI removed.
 func TestScaleDownFreesAddressesOnceMachinesAreGone(t *testing.T) {
 	ns := namespace(t, "e2e-cd-scaledown")
-	d := of(examples(t, "clusterdeployment-inline.yaml", ns), deploymentGVK)
+	d := of(examples(t, "clusterdeployment-inline.yaml", ns), k0rdentv1beta1.ClusterDeploymentGVK)
 	_ = unstructured.SetNestedStringSlice(d.Object, []string{"10.34.0.10-10.34.0.19"}, "spec", "ipamClaim", "spec", "nodeNetwork", "ipAddresses")
 	_ = unstructured.SetNestedField(d.Object, "10.34.0.1", "spec", "ipamClaim", "spec", "nodeNetwork", "gateway")
 	scaleDown(t, d, netipx.MustParseIPRange("10.34.0.10-10.34.0.19"), "10.34.0.1", func(ctx context.Context) ([]string, error) {
@@ -407,7 +407,7 @@ func TestScaleDownFreesAddressesOnceMachinesAreGone(t *testing.T) {
 // deleted from the grid, the others stay.
 func TestInfobloxScaleDownFreesAddressesOnceMachinesAreGone(t *testing.T) {
 	ns := namespace(t, "e2e-cd-ib-scaledown")
-	d := of(examples(t, "clusterdeployment-inline.yaml", ns), deploymentGVK)
+	d := of(examples(t, "clusterdeployment-inline.yaml", ns), k0rdentv1beta1.ClusterDeploymentGVK)
 	_ = unstructured.SetNestedField(d.Object, "ipam-infoblox", "spec", "ipamClaim", "spec", "provider")
 	_ = unstructured.SetNestedMap(d.Object, map[string]any{"cidr": "198.51.100.0/24", "gateway": "198.51.100.1", "prefix": int64(24)},
 		"spec", "ipamClaim", "spec", "nodeNetwork")

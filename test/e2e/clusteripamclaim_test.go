@@ -13,6 +13,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	inclusterv1alpha1 "github.com/provider-ipam/provider-ipam/apis/incluster/v1alpha1"
+	k0rdentv1beta1 "github.com/provider-ipam/provider-ipam/apis/k0rdent/v1beta1"
 	"github.com/provider-ipam/provider-ipam/internal/localplane"
 	"github.com/provider-ipam/provider-ipam/internal/testenv"
 )
@@ -29,7 +30,7 @@ func example(t *testing.T, file, ns string) *unstructured.Unstructured {
 		t.Fatal(err)
 	}
 	for _, o := range objs {
-		if o.GroupVersionKind() == claimGVK {
+		if o.GroupVersionKind() == k0rdentv1beta1.ClusterIPAMClaimGVK {
 			o.SetNamespace(ns)
 			return o
 		}
@@ -53,7 +54,7 @@ func waitBound(t *testing.T, claim *unstructured.Unstructured) *unstructured.Uns
 		if !bound || ref == "" {
 			return false, nil
 		}
-		ipam, err = get(ctx, obj(ipamGVK, claim.GetNamespace(), ref))
+		ipam, err = get(ctx, obj(k0rdentv1beta1.ClusterIPAMGVK, claim.GetNamespace(), ref))
 		if err != nil {
 			return false, err
 		}
@@ -139,7 +140,7 @@ func TestOverlappingInClusterClaimConflicts(t *testing.T) {
 		if ref == "" {
 			return false, nil
 		}
-		ipam, err := get(ctx, obj(ipamGVK, ns, ref))
+		ipam, err := get(ctx, obj(k0rdentv1beta1.ClusterIPAMGVK, ns, ref))
 		if err != nil {
 			return false, err
 		}

@@ -54,11 +54,6 @@ func run(m *testing.M) int {
 	return m.Run()
 }
 
-var (
-	claimGVK = schema.GroupVersionKind{Group: "k0rdent.mirantis.com", Version: "v1beta1", Kind: "ClusterIPAMClaim"}
-	ipamGVK  = schema.GroupVersionKind{Group: "k0rdent.mirantis.com", Version: "v1beta1", Kind: "ClusterIPAM"}
-)
-
 func obj(gvk schema.GroupVersionKind, ns, name string) *unstructured.Unstructured {
 	u := &unstructured.Unstructured{}
 	u.SetGroupVersionKind(gvk)

@@ -25,6 +25,9 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	inclusterv1alpha1 "github.com/provider-ipam/provider-ipam/apis/incluster/v1alpha1"
+	infobloxv1alpha1 "github.com/provider-ipam/provider-ipam/apis/infoblox/v1alpha1"
+	k0rdentv1beta1 "github.com/provider-ipam/provider-ipam/apis/k0rdent/v1beta1"
 	"github.com/provider-ipam/provider-ipam/internal/ipam"
 	"github.com/provider-ipam/provider-ipam/internal/localplane"
 	"github.com/provider-ipam/provider-ipam/internal/testenv"
@@ -32,16 +35,13 @@ import (
 
 // The kinds the table lists.
 var (
-	claimGVK     = schema.GroupVersionKind{Group: "k0rdent.mirantis.com", Version: "v1beta1", Kind: "ClusterIPAMClaim"}
-	ipamGVK      = schema.GroupVersionKind{Group: "k0rdent.mirantis.com", Version: "v1beta1", Kind: "ClusterIPAM"}
-	deployGVK    = schema.GroupVersionKind{Group: "k0rdent.mirantis.com", Version: "v1beta1", Kind: "ClusterDeployment"}
 	ipAddressGVK = schema.GroupVersionKind{Group: "ipam.cluster.x-k8s.io", Version: "v1beta2", Kind: "IPAddress"}
 	managedKinds = []struct {
 		backend string
 		gvk     schema.GroupVersionKind
 	}{
-		{"in-cluster", schema.GroupVersionKind{Group: "incluster.ipam.provider-ipam.io", Version: "v1alpha1", Kind: "Reservation"}},
-		{"ipam-infoblox", schema.GroupVersionKind{Group: "infoblox.ipam.provider-ipam.io", Version: "v1alpha1", Kind: "Reservation"}},
+		{k0rdentv1beta1.ProviderInCluster, inclusterv1alpha1.ReservationGroupVersionKind},
+		{k0rdentv1beta1.ProviderInfoblox, infobloxv1alpha1.ReservationGroupVersionKind},
 	}
 )
 
@@ -178,9 +178,9 @@ func tabulate(ctx context.Context, kube client.Client) ([]row, int) {
 		rows = append(rows, row{kind: kind, problem: err.Error()})
 		unbound++
 	}
-	claims, err := list(ctx, kube, claimGVK)
+	claims, err := list(ctx, kube, k0rdentv1beta1.ClusterIPAMClaimGVK)
 	if err != nil {
-		fail(claimGVK.Kind, err)
+		fail(k0rdentv1beta1.ClusterIPAMClaimGVK.Kind, err)
 	}
 	for _, c := range claims {
 		r := row{kind: c.GetKind(), namespace: c.GetNamespace(), name: c.GetName(), ready: "False"}
@@ -192,7 +192,7 @@ func tabulate(ctx context.Context, kube client.Client) ([]row, int) {
 		}
 		if ref, _, _ := unstructured.NestedString(c.Object, "spec", "clusterIPAMRef"); ref != "" {
 			ipam := &unstructured.Unstructured{}
-			ipam.SetGroupVersionKind(ipamGVK)
+			ipam.SetGroupVersionKind(k0rdentv1beta1.ClusterIPAMGVK)
 			if err := kube.Get(ctx, client.ObjectKey{Namespace: c.GetNamespace(), Name: ref}, ipam); err == nil {
 				fromProviderData(&r, ipam)
 				if r.ready != "True" {
@@ -202,9 +202,9 @@ func tabulate(ctx context.Context, kube client.Client) ([]row, int) {
 		}
 		rows = append(rows, r)
 	}
-	deployments, err := list(ctx, kube, deployGVK)
+	deployments, err := list(ctx, kube, k0rdentv1beta1.ClusterDeploymentGVK)
 	if err != nil {
-		fail(deployGVK.Kind, err)
+		fail(k0rdentv1beta1.ClusterDeploymentGVK.Kind, err)
 	}
 	for _, d := range deployments {
 		r := row{kind: d.GetKind(), namespace: d.GetNamespace(), name: d.GetName(), ready: conditionStatus(&d, "IPAMReady"), backend: "vsphere"}

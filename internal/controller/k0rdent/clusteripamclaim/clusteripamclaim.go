@@ -19,6 +19,8 @@ import (
 
 	"github.com/crossplane/crossplane-runtime/v2/pkg/controller"
 	"github.com/crossplane/crossplane-runtime/v2/pkg/logging"
+
+	k0rdentv1beta1 "github.com/provider-ipam/provider-ipam/apis/k0rdent/v1beta1"
 )
 
 const (
@@ -26,21 +28,15 @@ const (
 	errPatchClaim = "cannot record spec.clusterIPAMRef"
 )
 
-// The k0rdent kinds, served by the configuration package's XRDs.
-var (
-	ClaimGVK = schema.GroupVersionKind{Group: "k0rdent.mirantis.com", Version: "v1beta1", Kind: "ClusterIPAMClaim"}
-	IPAMKind = "ClusterIPAM"
-)
-
 // Setup adds the controller once the ClusterIPAMClaim kind is served: the
 // XRD may be installed after the provider starts, and a watch on a kind the
 // API server does not serve would stop the manager.
 func Setup(ctx context.Context, mgr ctrl.Manager, o controller.Options) error {
-	name := "k0rdent/" + ClaimGVK.Kind
+	name := "k0rdent/" + k0rdentv1beta1.ClusterIPAMClaimGVK.Kind
 	log := o.Logger.WithValues("controller", name)
 	add := func() error {
 		u := &unstructured.Unstructured{}
-		u.SetGroupVersionKind(ClaimGVK)
+		u.SetGroupVersionKind(k0rdentv1beta1.ClusterIPAMClaimGVK)
 		return ctrl.NewControllerManagedBy(mgr).
 			Named(name).
 			WithOptions(o.ForControllerRuntime()).
@@ -49,7 +45,7 @@ func Setup(ctx context.Context, mgr ctrl.Manager, o controller.Options) error {
 	}
 	go func() {
 		for {
-			_, err := mgr.GetRESTMapper().RESTMapping(ClaimGVK.GroupKind(), ClaimGVK.Version)
+			_, err := mgr.GetRESTMapper().RESTMapping(k0rdentv1beta1.ClusterIPAMClaimGVK.GroupKind(), k0rdentv1beta1.ClusterIPAMClaimGVK.Version)
 			if err == nil {
 				if err := add(); err != nil {
 					log.Info("Cannot start the ClusterIPAMClaim controller", "error", err)
@@ -76,7 +72,7 @@ type reconciler struct {
 
 func (r *reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
 	claim := &unstructured.Unstructured{}
-	claim.SetGroupVersionKind(ClaimGVK)
+	claim.SetGroupVersionKind(k0rdentv1beta1.ClusterIPAMClaimGVK)
 	if err := r.kube.Get(ctx, req.NamespacedName, claim); err != nil {
 		return reconcile.Result{}, client.IgnoreNotFound(fmt.Errorf("%s: %w", errGetClaim, err))
 	}
@@ -103,7 +99,7 @@ func ComposedIPAM(claim *unstructured.Unstructured) string {
 			continue
 		}
 		gv, _ := schema.ParseGroupVersion(fmt.Sprint(m["apiVersion"]))
-		if m["kind"] == IPAMKind && gv.Group == ClaimGVK.Group {
+		if m["kind"] == k0rdentv1beta1.ClusterIPAMGVK.Kind && gv.Group == k0rdentv1beta1.Group {
 			name, _ := m["name"].(string)
 			return name
 		}
