@@ -472,7 +472,7 @@ func spaceSize(raw map[string]any) (int64, bool) {
 	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(raw, &s); err != nil {
 		return 0, false
 	}
-	sp, err := ipam.ParseSpace(s.Spec())
+	sp, err := ipam.ParseSpace(ipam.SpecOf(s))
 	if err != nil {
 		return 0, false
 	}

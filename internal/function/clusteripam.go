@@ -128,7 +128,7 @@ func composeClusterIPAM(req *fnv1.RunFunctionRequest, rsp *fnv1.RunFunctionRespo
 	for _, n := range nets {
 		// What CEL cannot afford at admission (ranges inside the network,
 		// overlaps, a listed gateway) is refused before anything is held.
-		sp, err := ipam.ParseSpace(n.space.Spec())
+		sp, err := ipam.ParseSpace(ipam.SpecOf(n.space))
 		if err != nil {
 			invalid = append(invalid, fmt.Sprintf("spec.%s: %v", n.field, err))
 			continue

@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"go4.org/netipx"
+
+	commonv1alpha1 "github.com/provider-ipam/provider-ipam/apis/common/v1alpha1"
 )
 
 // SpaceSpec is an address space as users write it (k0rdent's
@@ -23,6 +25,11 @@ type SpaceSpec struct {
 	// the CIDR's and may be shorter (the CIDR is then a slice of a larger
 	// network); with IPAddresses it places the addresses in a network.
 	Prefix int
+}
+
+// SpecOf is the API's address space in the address logic's form.
+func SpecOf(s commonv1alpha1.AddressSpace) SpaceSpec {
+	return SpaceSpec{CIDR: s.CIDR, IPAddresses: s.IPAddresses, Gateway: s.Gateway, Prefix: int(s.Prefix)}
 }
 
 // Space is a validated address space: the addresses that may be handed out,

@@ -1,7 +1,5 @@
 package v1alpha1
 
-import "github.com/provider-ipam/provider-ipam/internal/ipam"
-
 // An AddressSpace is where addresses come from, in k0rdent's shape. The API
 // server checks what CEL can afford; the provider checks the rest (ranges
 // inside the network, overlaps, a gateway against a prefix shorter than
@@ -51,11 +49,6 @@ type AddressSpace struct {
 	// +kubebuilder:validation:Minimum=1
 	// +kubebuilder:validation:Maximum=128
 	Prefix int32 `json:"prefix,omitempty"`
-}
-
-// Spec converts the API form to the address logic's.
-func (s AddressSpace) Spec() ipam.SpaceSpec {
-	return ipam.SpaceSpec{CIDR: s.CIDR, IPAddresses: s.IPAddresses, Gateway: s.Gateway, Prefix: int(s.Prefix)}
 }
 
 // FinalizerInUse says machines hold addresses. An IPPool puts it on itself

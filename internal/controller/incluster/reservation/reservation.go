@@ -132,7 +132,7 @@ func parse(cr *v1alpha1.Reservation) (request, error) {
 	p := cr.Spec.ForProvider
 	var r request
 	if p.Space != nil {
-		s, err := ipam.ParseSpace(p.Space.Spec())
+		s, err := ipam.ParseSpace(ipam.SpecOf(*p.Space))
 		if err != nil {
 			return request{}, err
 		}
