@@ -9,7 +9,6 @@ import (
 	"github.com/crossplane/function-sdk-go/request"
 	"github.com/crossplane/function-sdk-go/resource"
 	"github.com/crossplane/function-sdk-go/resource/composed"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 
 	commonv1alpha1 "github.com/provider-ipam/provider-ipam/apis/common/v1alpha1"
@@ -99,14 +98,8 @@ func composeClusterDeployment(req *fnv1.RunFunctionRequest, rsp *fnv1.RunFunctio
 		out: &result{composed: map[resource.Name]*resource.DesiredComposed{}, status: map[string]any{}},
 	}
 	var err error
-	if d.controlPlanes, err = nodeNumber(values, "controlPlaneNumber"); err != nil {
+	if d.controlPlanes, d.workers, err = nodeCounts(values); err != nil {
 		return nil, err
-	}
-	if d.workers, err = nodeNumber(values, "workersNumber"); err != nil {
-		return nil, err
-	}
-	if d.nodes() > maxNodes {
-		return nil, fmt.Errorf("spec.config asks for %d nodes, more than the %d one network can reserve", d.nodes(), maxNodes)
 	}
 
 	ipamClaim, _ := spec["ipamClaim"].(map[string]any)
@@ -164,24 +157,6 @@ func composeClusterDeployment(req *fnv1.RunFunctionRequest, rsp *fnv1.RunFunctio
 	return d.out, nil
 }
 
-// nodeNumber reads a node count from the values: k0rdent's vSphere template
-// default when unset, an error when negative, too large or not an integer.
-func nodeNumber(values map[string]any, key string) (int64, error) {
-	v, found, err := nestedNumber(values, key)
-	switch {
-	case err != nil:
-		return 0, fmt.Errorf("spec.config.%s: %w", key, err)
-	case !found:
-		return defaultNodeNumber, nil
-	case v < 0:
-		return 0, fmt.Errorf("spec.config.%s is negative (%d)", key, v)
-	case v > maxNodes:
-		// Bounded alone, two counts cannot overflow when added.
-		return 0, fmt.Errorf("spec.config.%s is %d, more than the %d nodes one network can reserve", key, v, maxNodes)
-	}
-	return v, nil
-}
-
 func (d *deployment) nodes() int64 { return d.controlPlanes + d.workers }
 
 // ipam works out the deployment's IPAM: the inline claim to compose (nil
@@ -195,9 +170,9 @@ func (d *deployment) ipam(ipamClaim map[string]any, dryRun bool) (ipamState, *re
 		claim := d.inlineClaim(inline)
 		st := ipamState{used: true}
 		st.space, _ = inline["nodeNetwork"].(map[string]any)
-		var observedClaim map[string]any
+		var observedClaim *composed.Unstructured
 		if oc, ok := d.observed[nameIPAMClaim]; ok && oc.Resource != nil {
-			observedClaim = oc.Resource.Object
+			observedClaim = oc.Resource
 		}
 		ref := fmt.Sprintf("ClusterIPAMClaim %s/%s", d.namespace, d.name)
 		if observedClaim == nil {
@@ -225,8 +200,10 @@ func (d *deployment) ipam(ipamClaim map[string]any, dryRun bool) (ipamState, *re
 			st.cond = condition{status: fnv1.Status_STATUS_CONDITION_FALSE, reason: ReasonClaimNotFound, warn: true,
 				message: fmt.Sprintf("%s named in spec.ipamClaim.ref does not exist: create it with spec.cluster: %s", ref, d.name)}
 		default:
-			st.space, _, _ = nestedMap(claim, "spec", "nodeNetwork")
-			if cluster := str(claim, "spec", "cluster"); cluster != d.name {
+			if v, err := claim.GetValue("spec.nodeNetwork"); err == nil {
+				st.space, _ = v.(map[string]any)
+			}
+			if cluster, _ := claim.GetString("spec.cluster"); cluster != d.name {
 				st.cond = condition{status: fnv1.Status_STATUS_CONDITION_FALSE, reason: ReasonClaimMismatch, warn: true,
 					message: fmt.Sprintf("%s is for cluster %q (spec.cluster), not for this ClusterDeployment %q: the references must be mutual", ref, cluster, d.name)}
 				break
@@ -254,9 +231,9 @@ func (d *deployment) inlineClaim(inline map[string]any) *composed.Unstructured {
 }
 
 // bound reads the claim and its ClusterIPAM into st.
-func (d *deployment) bound(st *ipamState, ref string, claim map[string]any) {
-	claimBound, _, _ := nestedBool(claim, "status", "bound")
-	ipamName := str(claim, "spec", "clusterIPAMRef")
+func (d *deployment) bound(st *ipamState, ref string, claim *composed.Unstructured) {
+	claimBound, _ := claim.GetBool("status.bound")
+	ipamName, _ := claim.GetString("spec.clusterIPAMRef")
 	if ipamName == "" {
 		st.cond = waiting(fmt.Sprintf("waiting for %s to create its ClusterIPAM (spec.clusterIPAMRef)", ref))
 		return
@@ -274,8 +251,9 @@ func (d *deployment) bound(st *ipamState, ref string, claim map[string]any) {
 		st.cond = waiting(fmt.Sprintf("waiting for %s (named by %s) to exist", ipamRef, ref))
 		return
 	}
-	phase := str(obj, "status", "phase")
-	reason, msg := boundCondition(obj)
+	phase, _ := obj.GetString("status.phase")
+	bc := obj.GetCondition(ConditionBound)
+	reason, msg := string(bc.Reason), bc.Message
 	switch {
 	case phase == PhaseFailed:
 		st.cond = condition{status: fnv1.Status_STATUS_CONDITION_FALSE, reason: ReasonIPAMFailed, warn: true,
@@ -291,7 +269,8 @@ func (d *deployment) bound(st *ipamState, ref string, claim map[string]any) {
 	}
 
 	entries := map[string]map[string]any{}
-	if data, ok := nestedSlice(obj, "status", "providerData"); ok {
+	if v, err := obj.GetValue("status.providerData"); err == nil {
+		data, _ := v.([]any)
 		for _, e := range data {
 			if m, ok := e.(map[string]any); ok {
 				if n, _ := m["name"].(string); n != "" {
@@ -344,7 +323,7 @@ func waiting(msg string) condition {
 // require asks Crossplane for the object of kind named name in the
 // deployment's namespace. It returns nil when Crossplane found none;
 // resolved is false until Crossplane has answered.
-func (d *deployment) require(key, apiVersion, kind, name string) (map[string]any, bool, error) {
+func (d *deployment) require(key, apiVersion, kind, name string) (*composed.Unstructured, bool, error) {
 	if d.rsp.Requirements == nil {
 		d.rsp.Requirements = &fnv1.Requirements{}
 	}
@@ -366,7 +345,7 @@ func (d *deployment) require(key, apiVersion, kind, name string) (map[string]any
 	if items[0].Resource.GetName() != name {
 		return nil, false, nil
 	}
-	return items[0].Resource.Object, true, nil
+	return &composed.Unstructured{Unstructured: *items[0].Resource}, true, nil
 }
 
 // objectReady tells whether an observed cluster object is ready: templates
@@ -500,59 +479,4 @@ func firstAddress(entry string) string {
 		return entry
 	}
 	return r.From().String()
-}
-
-// boundCondition is the reason and message of obj's Bound condition.
-func boundCondition(obj map[string]any) (reason, message string) {
-	c := (&composed.Unstructured{Unstructured: unstructured.Unstructured{Object: obj}}).GetCondition(ConditionBound)
-	return string(c.Reason), c.Message
-}
-
-func nestedMap(obj map[string]any, path ...string) (map[string]any, bool, error) {
-	var cur any = obj
-	for _, p := range path {
-		m, ok := cur.(map[string]any)
-		if !ok {
-			return nil, false, nil
-		}
-		if cur, ok = m[p]; !ok {
-			return nil, false, nil
-		}
-	}
-	m, ok := cur.(map[string]any)
-	if !ok {
-		return nil, true, fmt.Errorf("%v is not an object", cur)
-	}
-	return m, true, nil
-}
-
-func nestedSlice(obj map[string]any, path ...string) ([]any, bool) {
-	var cur any = obj
-	for _, p := range path {
-		m, ok := cur.(map[string]any)
-		if !ok {
-			return nil, false
-		}
-		cur = m[p]
-	}
-	s, ok := cur.([]any)
-	return s, ok
-}
-
-func nestedBool(obj map[string]any, path ...string) (bool, bool, error) {
-	var cur any = obj
-	for _, p := range path {
-		m, ok := cur.(map[string]any)
-		if !ok {
-			return false, false, nil
-		}
-		if cur, ok = m[p]; !ok {
-			return false, false, nil
-		}
-	}
-	b, ok := cur.(bool)
-	if !ok {
-		return false, true, fmt.Errorf("%v is not a boolean", cur)
-	}
-	return b, true, nil
 }

@@ -34,9 +34,6 @@ const (
 	// control-plane and the worker count.
 	defaultNodeNumber = 1
 
-	// maxNodes is the most addresses one in-cluster Reservation holds.
-	maxNodes = 4096
-
 	// maxInfobloxObjects bounds the Infoblox Reservations of one network: an
 	// IPPool references at most 64 reservations.
 	maxInfobloxObjects = 64
@@ -176,27 +173,40 @@ func nodeCount(req *fnv1.RunFunctionRequest, rsp *fnv1.RunFunctionResponse, name
 	if !resolved || len(items) == 0 {
 		return 0, resolved, nil
 	}
-	cd := items[0].Resource
-	total := int64(0)
-	for _, f := range []string{"controlPlaneNumber", "workersNumber"} {
-		v, found, err := nestedNumber(cd.Object, "spec", "config", f)
+	spec, _ := items[0].Resource.Object["spec"].(map[string]any)
+	config, _ := spec["config"].(map[string]any)
+	cp, workers, err := nodeCounts(config)
+	if err != nil {
+		return 0, true, fmt.Errorf("ClusterDeployment %s/%s: %w", namespace, cluster, err)
+	}
+	return max(cp+workers, 1), true, nil
+}
+
+// nodeCounts reads a ClusterDeployment's node counts from its spec.config
+// (k0rdent's vSphere template values controlPlaneNumber and workersNumber):
+// each is the template default when unset, and neither alone nor together
+// may they exceed what one network can reserve.
+func nodeCounts(config map[string]any) (controlPlanes, workers int64, err error) {
+	counts := [2]int64{}
+	for i, key := range []string{"controlPlaneNumber", "workersNumber"} {
+		v, found, err := nestedNumber(config, key)
 		switch {
 		case err != nil:
-			return 0, true, fmt.Errorf("ClusterDeployment %s/%s: spec.config.%s: %w", namespace, cluster, f, err)
+			return 0, 0, fmt.Errorf("spec.config.%s: %w", key, err)
 		case !found:
 			v = defaultNodeNumber
 		case v < 0:
-			return 0, true, fmt.Errorf("ClusterDeployment %s/%s: spec.config.%s is negative (%d)", namespace, cluster, f, v)
-		case v > maxNodes:
+			return 0, 0, fmt.Errorf("spec.config.%s is negative (%d)", key, v)
+		case v > inclusterv1alpha1.MaxAddresses:
 			// Bounded alone, two counts cannot overflow when added.
-			return 0, true, fmt.Errorf("ClusterDeployment %s/%s: spec.config.%s is %d, more than the %d nodes one network can reserve", namespace, cluster, f, v, maxNodes)
+			return 0, 0, fmt.Errorf("spec.config.%s is %d, more than the %d nodes one network can reserve", key, v, inclusterv1alpha1.MaxAddresses)
 		}
-		total += v
+		counts[i] = v
 	}
-	if total > maxNodes {
-		return 0, true, fmt.Errorf("ClusterDeployment %s/%s asks for %d nodes, more than the %d one network can reserve", namespace, cluster, total, maxNodes)
+	if total := counts[0] + counts[1]; total > inclusterv1alpha1.MaxAddresses {
+		return 0, 0, fmt.Errorf("spec.config asks for %d nodes, more than the %d one network can reserve", total, inclusterv1alpha1.MaxAddresses)
 	}
-	return max(total, 1), true, nil
+	return counts[0], counts[1], nil
 }
 
 // nestedNumber reads an integer that came through JSON (int64) or protobuf

@@ -793,7 +793,7 @@ func TestBadClusterDeploymentIsFatal(t *testing.T) {
 	for cfg, want := range map[string]string{
 		`"workersNumber":-1`:    "ClusterDeployment team-a/c1: spec.config.workersNumber is negative (-1)",
 		`"workersNumber":"two"`: "ClusterDeployment team-a/c1: spec.config.workersNumber: two is not a number",
-		`"workersNumber":4096`:  "ClusterDeployment team-a/c1 asks for 4097 nodes, more than the 4096 one network can reserve",
+		`"workersNumber":4096`:  "ClusterDeployment team-a/c1: spec.config asks for 4097 nodes, more than the 4096 one network can reserve",
 		`"workersNumber":5000`:  "ClusterDeployment team-a/c1: spec.config.workersNumber is 5000, more than the 4096 nodes one network can reserve",
 		// Counts whose sum overflows int64 are refused one by one.
 		`"controlPlaneNumber":4611686018427387904,"workersNumber":4611686018427387904`: "ClusterDeployment team-a/c1: spec.config.controlPlaneNumber is 4611686018427387904, more than the 4096 nodes",

@@ -25,6 +25,7 @@ import (
 	celconfig "k8s.io/apiserver/pkg/apis/cel"
 	"sigs.k8s.io/yaml"
 
+	inclusterv1alpha1 "github.com/provider-ipam/provider-ipam/apis/incluster/v1alpha1"
 	k0rdentv1beta1 "github.com/provider-ipam/provider-ipam/apis/k0rdent/v1beta1"
 	fn "github.com/provider-ipam/provider-ipam/internal/function"
 )
@@ -120,6 +121,31 @@ func TestXRDsAreValidCRDs(t *testing.T) {
 
 // Every network of both XRDs carries the Reservation's space schema: the
 // same CEL rules as apis/common/v1alpha1/space.go.
+// The most addresses one Reservation holds is written in Go once; the
+// Reservation CRD and the ClusterDeployment XRD repeat it because their
+// schemas cannot name a constant, and must agree with it.
+func TestAddressLimitsAgree(t *testing.T) {
+	const limit = inclusterv1alpha1.MaxAddresses
+	var r extv1.CustomResourceDefinition
+	readYAML(t, filepath.Join(root, "package", "crds", "incluster.ipam.provider-ipam.io_reservations.yaml"), &r)
+	props := r.Spec.Versions[0].Schema.OpenAPIV3Schema.Properties
+	if m := props["spec"].Properties["forProvider"].Properties["count"].Maximum; m == nil || *m != limit {
+		t.Errorf("Reservation spec.forProvider.count maximum = %v, want %d", m, limit)
+	}
+	if m := props["status"].Properties["atProvider"].Properties["releasing"].MaxItems; m == nil || *m != limit {
+		t.Errorf("Reservation status.atProvider.releasing maxItems = %v, want %d", m, limit)
+	}
+	config := loadXRDs(t)["ClusterDeployment"].Spec.Versions[0].Schema.OpenAPIV3Schema.Properties["spec"].Properties["config"]
+	for _, f := range []string{"controlPlaneNumber", "workersNumber"} {
+		if m := config.Properties[f].Maximum; m == nil || *m != limit {
+			t.Errorf("ClusterDeployment spec.config.%s maximum = %v, want %d", f, m, limit)
+		}
+	}
+	if rules := config.XValidations; len(rules) != 1 || !strings.HasSuffix(rules[0].Rule, fmt.Sprintf("<= %d", limit)) {
+		t.Errorf("ClusterDeployment spec.config rules %v, want the sum bounded by %d", rules, limit)
+	}
+}
+
 func TestXRDNetworksMatchAddressSpace(t *testing.T) {
 	var r extv1.CustomResourceDefinition
 	readYAML(t, filepath.Join(root, "package", "crds", "incluster.ipam.provider-ipam.io_reservations.yaml"), &r)

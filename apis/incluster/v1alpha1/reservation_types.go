@@ -9,6 +9,13 @@ import (
 	commonv1alpha1 "github.com/provider-ipam/provider-ipam/apis/common/v1alpha1"
 )
 
+// MaxAddresses is the most addresses one Reservation holds, and so the
+// most nodes one network of a cluster can have. The count's and the
+// releasing list's bounds below, and the ClusterDeployment XRD's node
+// counts, repeat it because markers and YAML cannot name a constant; tests
+// check that they agree.
+const MaxAddresses = 4096
+
 // ReservationParameters say which addresses to hold. Exactly one way:
 // count addresses chosen by the provider from space (the default, one), one
 // specific address, or every usable address of space.

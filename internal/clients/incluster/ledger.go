@@ -38,9 +38,6 @@ const (
 // indexOwnerUID indexes the Allocation cache by holder UID.
 const indexOwnerUID = "spec.owner.uid"
 
-// MaxAddrs bounds how many addresses one holder may ask for at once.
-const MaxAddrs = 4096
-
 // A ConflictError says an address is held by someone else.
 type ConflictError struct {
 	Address netip.Addr
@@ -302,8 +299,8 @@ func (l *Ledger) refuseHeld(ctx context.Context, owner v1alpha1.AllocationOwner,
 // *InUseError, and a later call releases them once the machines are gone.
 // Addresses owner holds outside space are left alone.
 func (l *Ledger) Reserve(ctx context.Context, owner v1alpha1.AllocationOwner, space ipam.Space, n int, hint []netip.Addr) ([]netip.Addr, error) {
-	if n < 1 || n > MaxAddrs {
-		return nil, fmt.Errorf("cannot reserve %d addresses: between 1 and %d may be reserved at once", n, MaxAddrs)
+	if n < 1 || n > v1alpha1.MaxAddresses {
+		return nil, fmt.Errorf("cannot reserve %d addresses: between 1 and %d may be reserved at once", n, v1alpha1.MaxAddresses)
 	}
 	held, err := l.Held(ctx, types.UID(owner.UID), hint)
 	if err != nil {

@@ -154,7 +154,7 @@ func parse(cr *v1alpha1.Reservation) (request, error) {
 		if p.Space == nil {
 			return request{}, &ipam.InvalidError{Reason: ipam.ReasonEmptySpace, Field: "allAddresses", Detail: "needs a space"}
 		}
-		all, err := r.space.Addrs(incluster.MaxAddrs)
+		all, err := r.space.Addrs(v1alpha1.MaxAddresses)
 		if err != nil {
 			return request{}, err
 		}
@@ -192,7 +192,7 @@ func named(cr *v1alpha1.Reservation) ([]netip.Addr, error) {
 	if en == "" {
 		return nil, nil
 	}
-	addrs, err := ipam.ParseAddrList("external name", en, incluster.MaxAddrs)
+	addrs, err := ipam.ParseAddrList("external name", en, v1alpha1.MaxAddresses)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", errExternalName, err)
 	}
