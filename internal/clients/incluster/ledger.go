@@ -224,19 +224,32 @@ func (l *Ledger) Held(ctx context.Context, uid types.UID, hint []netip.Addr) ([]
 	return out, nil
 }
 
+// Orphans says what to do with an address whose holder no longer exists
+// (it was deleted without the Delete management policy).
+type Orphans int
+
+const (
+	// RefuseOrphans counts such an address as held, so that it is never
+	// handed out to someone who did not ask for it by name.
+	RefuseOrphans Orphans = iota
+	// AdoptOrphans takes such an address over: a holder that names it
+	// adopts it.
+	AdoptOrphans
+)
+
 // Hold makes owner hold every address of addrs, all or none. An address
-// already held by owner is kept. With adoptOrphans, an address held by a
-// holder that no longer exists (orphaned on deletion) is taken over.
-func (l *Ledger) Hold(ctx context.Context, owner v1alpha1.AllocationOwner, addrs []netip.Addr, adoptOrphans bool) error {
+// already held by owner is kept; one orphaned on deletion is taken over
+// with AdoptOrphans.
+func (l *Ledger) Hold(ctx context.Context, owner v1alpha1.AllocationOwner, addrs []netip.Addr, orphans Orphans) error {
 	if err := l.ready(ctx); err != nil {
 		return err
 	}
-	if err := l.refuseHeld(ctx, owner, addrs, adoptOrphans); err != nil {
+	if err := l.refuseHeld(ctx, owner, addrs, orphans); err != nil {
 		return err
 	}
 	var created []netip.Addr
 	for _, a := range addrs {
-		ok, err := l.claim(ctx, owner, a, adoptOrphans)
+		ok, err := l.claim(ctx, owner, a, orphans)
 		if err == nil && !ok {
 			al, gerr := l.Get(ctx, a)
 			switch {
@@ -257,11 +270,11 @@ func (l *Ledger) Hold(ctx context.Context, owner v1alpha1.AllocationOwner, addrs
 }
 
 // refuseHeld fails if an address of addrs is known to be held by someone
-// else (who still exists, with adoptOrphans). Without it a set that cannot
+// else (who still exists, with AdoptOrphans). Without it a set that cannot
 // be held whole would be created in part and rolled back on every retry,
 // visible meanwhile as a partial holding. Only addresses the index holds
 // are looked up, so a free set costs no request.
-func (l *Ledger) refuseHeld(ctx context.Context, owner v1alpha1.AllocationOwner, addrs []netip.Addr, adoptOrphans bool) error {
+func (l *Ledger) refuseHeld(ctx context.Context, owner v1alpha1.AllocationOwner, addrs []netip.Addr, orphans Orphans) error {
 	for _, a := range addrs {
 		l.mu.Lock()
 		held := l.index.Contains(a)
@@ -276,7 +289,7 @@ func (l *Ledger) refuseHeld(ctx context.Context, owner v1alpha1.AllocationOwner,
 		if al == nil || al.Spec.Owner.UID == owner.UID {
 			continue
 		}
-		if adoptOrphans {
+		if orphans == AdoptOrphans {
 			gone, err := l.holderGone(ctx, al.Spec.Owner)
 			if err != nil {
 				return err
@@ -332,7 +345,7 @@ func (l *Ledger) Reserve(ctx context.Context, owner v1alpha1.AllocationOwner, sp
 			return nil, errors.Join(err, l.release(ctx, types.UID(owner.UID), created))
 		}
 		for i, a := range cands {
-			ok, err := l.claim(ctx, owner, a, false)
+			ok, err := l.claim(ctx, owner, a, RefuseOrphans)
 			if err != nil {
 				l.unmark(cands[i:]...)
 				return nil, errors.Join(err, l.release(ctx, types.UID(owner.UID), created))
@@ -416,7 +429,7 @@ func (l *Ledger) unmark(addrs ...netip.Addr) {
 // claim creates the Allocation of a for owner. It reports true if owner now
 // holds a (created, already held by owner, or adopted) and false if a is
 // held by someone else.
-func (l *Ledger) claim(ctx context.Context, owner v1alpha1.AllocationOwner, a netip.Addr, adoptOrphans bool) (bool, error) {
+func (l *Ledger) claim(ctx context.Context, owner v1alpha1.AllocationOwner, a netip.Addr, orphans Orphans) (bool, error) {
 	al := &v1alpha1.Allocation{
 		ObjectMeta: metav1.ObjectMeta{Name: NameFor(a), Labels: map[string]string{v1alpha1.LabelOwnerUID: owner.UID}},
 		Spec:       v1alpha1.AllocationSpec{Address: a.String(), Owner: owner},
@@ -438,7 +451,7 @@ func (l *Ledger) claim(ctx context.Context, owner v1alpha1.AllocationOwner, a ne
 	if cur.Spec.Owner.UID == owner.UID {
 		return true, nil
 	}
-	if !adoptOrphans {
+	if orphans != AdoptOrphans {
 		return false, nil
 	}
 	gone, err := l.holderGone(ctx, cur.Spec.Owner)

@@ -319,7 +319,7 @@ func (e *external) reserve(ctx context.Context, cr *v1alpha1.Reservation, req re
 		want = recorded
 	}
 	if want != nil {
-		if err := e.ledger.Hold(ctx, o, want, true); err != nil {
+		if err := e.ledger.Hold(ctx, o, want, incluster.AdoptOrphans); err != nil {
 			return nil, fmt.Errorf("%s: %w", errReserve, err)
 		}
 		return want, nil
@@ -347,7 +347,7 @@ func (e *external) Update(ctx context.Context, mg resource.Managed) (managed.Ext
 	var held []netip.Addr
 	var inUse *incluster.InUseError
 	if req.exact != nil {
-		if err := e.ledger.Hold(ctx, owner(cr), req.exact, true); err != nil {
+		if err := e.ledger.Hold(ctx, owner(cr), req.exact, incluster.AdoptOrphans); err != nil {
 			// The addresses held before stay held, as Observe published.
 			setFailure(cr, err)
 			return managed.ExternalUpdate{}, fmt.Errorf("%s: %w", errReserve, err)
