@@ -39,8 +39,9 @@ const (
 	maxInfobloxObjects = 64
 )
 
-// releasingNote marks a Bound ClusterIPAM that holds more addresses than
-// its cluster needs until machines give them back.
+// releasingNote tells people why a Bound ClusterIPAM holds more addresses
+// than its cluster needs; the Bound reason ReasonReleasingAddresses says it
+// to the ClusterDeployment.
 const releasingNote = "releasing the addresses the cluster no longer needs as their machines go"
 
 // A network is one address space of a ClusterIPAM and how it is composed.
