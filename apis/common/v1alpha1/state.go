@@ -21,8 +21,9 @@ type Shortfall struct {
 }
 
 // A Conflict says an address asked for is held by someone else, so the
-// request cannot be met until that holder lets it go. Which holder is left
-// to the Synced condition's message: the holder may be in another namespace.
+// request cannot be met until that holder lets it go. The holder is not
+// published: it may be in another namespace. The Synced condition's message
+// names it only when it is in the requester's own namespace.
 type Conflict struct {
 	// Address refused, when the backend names it (Infoblox may refuse a
 	// host name or MAC address instead).

@@ -38,13 +38,21 @@ const (
 // indexOwnerUID indexes the Allocation cache by holder UID.
 const indexOwnerUID = "spec.owner.uid"
 
-// A ConflictError says an address is held by someone else.
+// A ConflictError says an address is held by someone else. Its message
+// names the holder only to a requester of the holder's own namespace: a
+// tenant learns that an address of another namespace is taken, never by
+// whom.
 type ConflictError struct {
 	Address netip.Addr
 	Holder  v1alpha1.AllocationOwner
+	// Requester is the namespace of the owner that asked for Address.
+	Requester string
 }
 
 func (e *ConflictError) Error() string {
+	if e.Holder.Namespace == "" || e.Holder.Namespace != e.Requester {
+		return fmt.Sprintf("%s is already held outside namespace %q", e.Address, e.Requester)
+	}
 	return fmt.Sprintf("%s is already held by %s %s/%s", e.Address, e.Holder.Kind, e.Holder.Namespace, e.Holder.Name)
 }
 
@@ -256,7 +264,7 @@ func (l *Ledger) Hold(ctx context.Context, owner v1alpha1.AllocationOwner, addrs
 			case gerr != nil:
 				err = gerr
 			case al != nil:
-				err = &ConflictError{Address: a, Holder: al.Spec.Owner}
+				err = &ConflictError{Address: a, Holder: al.Spec.Owner, Requester: owner.Namespace}
 			default:
 				err = fmt.Errorf("%s %s: it was released while being claimed, try again", errCreate, a)
 			}
@@ -298,7 +306,7 @@ func (l *Ledger) refuseHeld(ctx context.Context, owner v1alpha1.AllocationOwner,
 				continue
 			}
 		}
-		return &ConflictError{Address: a, Holder: al.Spec.Owner}
+		return &ConflictError{Address: a, Holder: al.Spec.Owner, Requester: owner.Namespace}
 	}
 	return nil
 }

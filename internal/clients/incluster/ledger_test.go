@@ -39,10 +39,20 @@ func TestErrorMessages(t *testing.T) {
 		err  error
 		want string
 	}{
-		"Conflict": {
-			err: &incluster.ConflictError{Address: netip.MustParseAddr("10.0.0.7"),
+		"ConflictInTheSameNamespace": {
+			err: &incluster.ConflictError{Address: netip.MustParseAddr("10.0.0.7"), Requester: "team-b",
 				Holder: v1alpha1.AllocationOwner{Kind: v1alpha1.ReservationKind, Namespace: "team-b", Name: "nodes"}},
 			want: "10.0.0.7 is already held by Reservation team-b/nodes",
+		},
+		"ConflictWithAnotherNamespace": {
+			err: &incluster.ConflictError{Address: netip.MustParseAddr("10.0.0.7"), Requester: "team-a",
+				Holder: v1alpha1.AllocationOwner{Kind: v1alpha1.ReservationKind, Namespace: "team-b", Name: "nodes"}},
+			want: `10.0.0.7 is already held outside namespace "team-a"`,
+		},
+		"ConflictWithAClusterScopedHolder": {
+			err: &incluster.ConflictError{Address: netip.MustParseAddr("10.0.0.7"), Requester: "team-a",
+				Holder: v1alpha1.AllocationOwner{Kind: "IPPool", Name: "nodes"}},
+			want: `10.0.0.7 is already held outside namespace "team-a"`,
 		},
 		"InUse": {
 			err: &incluster.InUseError{Held: 3, Want: 1, InUse: []netip.Addr{netip.MustParseAddr("10.0.0.2"), netip.MustParseAddr("10.0.0.3")}},

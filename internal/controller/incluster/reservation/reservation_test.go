@@ -309,6 +309,34 @@ func TestSpecificAddressConflictIsReported(t *testing.T) {
 	}
 }
 
+// A tenant whose Reservation collides with another namespace's learns that
+// the address is taken, never which namespace or object holds it.
+func TestConflictWithAnotherNamespaceNamesNoHolder(t *testing.T) {
+	startProvider(t)
+	owner, other := namespace(t, "conflict-owner"), namespace(t, "conflict-other")
+	ctx := context.Background()
+	first := reservation(owner, "secret-cluster", cidr("10.7.1.0/24"))
+	first.Spec.ForProvider.Address = "10.7.1.10"
+	second := reservation(other, "probe", cidr("10.7.1.0/24"))
+	second.Spec.ForProvider.Address = "10.7.1.10"
+	if err := kube.Create(ctx, first); err != nil {
+		t.Fatal(err)
+	}
+	waitReady(t, owner, "secret-cluster")
+	if err := kube.Create(ctx, second); err != nil {
+		t.Fatal(err)
+	}
+	var msg string
+	testenv.Eventually(t, time.Minute, "conflict reported", func(ctx context.Context) (bool, error) {
+		c := get(t, other, "probe").GetCondition(xpv1.TypeSynced)
+		msg = c.Message
+		return c.Status == corev1.ConditionFalse && strings.Contains(c.Message, "10.7.1.10 is already held"), nil
+	})
+	if strings.Contains(msg, owner) || strings.Contains(msg, "secret-cluster") {
+		t.Errorf("Synced message %q names the other namespace's holder", msg)
+	}
+}
+
 func TestCountGrowsAndShrinks(t *testing.T) {
 	startProvider(t)
 	ns := namespace(t, "scale")
