@@ -4,11 +4,13 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"os"
 	"slices"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -17,6 +19,7 @@ import (
 
 	k0rdentv1beta1 "github.com/provider-ipam/provider-ipam/apis/k0rdent/v1beta1"
 	"github.com/provider-ipam/provider-ipam/internal/localplane"
+	"github.com/provider-ipam/provider-ipam/internal/testenv"
 	"github.com/provider-ipam/provider-ipam/internal/wapisim"
 )
 
@@ -37,7 +40,13 @@ func BenchmarkClusterIPAMClaims(b *testing.B) {
 		shared, errSet = nil, fmt.Errorf("stopped for BenchmarkClusterIPAMClaims")
 	}
 	ctx := context.Background()
-	plane, err := localplane.Start(ctx, localplane.Options{Name: "bench-crossplane", Crossplane: true, Provider: true})
+	// The composed IPPools are served only with the CAPI IPAM kinds.
+	capi, err := testenv.CAPICRDDir()
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer func() { _ = os.RemoveAll(capi) }()
+	plane, err := localplane.Start(ctx, localplane.Options{Name: "bench-crossplane", ExtraCRDDirs: []string{capi}, Crossplane: true, Provider: true})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -123,21 +132,16 @@ func clusterIPAMClaim(ns, name, provider string, cidr netip.Prefix) *unstructure
 func applyAndTime(ctx context.Context, kube client.Client, wc client.WithWatch, ns string, claims []*unstructured.Unstructured) ([]time.Duration, error) {
 	ctx, cancel := context.WithTimeout(ctx, 15*time.Minute)
 	defer cancel()
-	watchOf := func(gvk schema.GroupVersionKind) (watch.Interface, error) {
-		l := &unstructured.UnstructuredList{}
-		l.SetGroupVersionKind(gvk.GroupVersion().WithKind(gvk.Kind + "List"))
-		return wc.Watch(ctx, l, client.InNamespace(ns))
-	}
-	cw, err := watchOf(k0rdentv1beta1.ClusterIPAMClaimGVK)
+	cw, err := follow(ctx, wc, ns, k0rdentv1beta1.ClusterIPAMClaimGVK)
 	if err != nil {
 		return nil, err
 	}
-	defer cw.Stop()
-	iw, err := watchOf(k0rdentv1beta1.ClusterIPAMGVK)
+	defer cw.stop()
+	iw, err := follow(ctx, wc, ns, k0rdentv1beta1.ClusterIPAMGVK)
 	if err != nil {
 		return nil, err
 	}
-	defer iw.Stop()
+	defer iw.stop()
 
 	start := time.Now()
 	if err := parallel(32, claims, func(c *unstructured.Unstructured) error { return kube.Create(ctx, c) }); err != nil {
@@ -157,8 +161,14 @@ func applyAndTime(ctx context.Context, kube client.Client, wc client.WithWatch, 
 		select {
 		case <-ctx.Done():
 			return nil, fmt.Errorf("%d of %d claims bound: %w", len(done), len(claims), ctx.Err())
-		case ev, ok := <-cw.ResultChan():
-			u, err := present(ev, ok, "claims", len(done), len(claims))
+		case ev, ok := <-cw.w.ResultChan():
+			if !ok {
+				if err := cw.reopen(); err != nil {
+					return nil, fmt.Errorf("%d of %d claims bound: %w", len(done), len(claims), err)
+				}
+				continue
+			}
+			u, err := present(ev, "claims", len(done), len(claims))
 			if err != nil {
 				return nil, err
 			}
@@ -171,8 +181,14 @@ func applyAndTime(ctx context.Context, kube client.Client, wc client.WithWatch, 
 				ref[u.GetName()] = r
 				check(u.GetName())
 			}
-		case ev, ok := <-iw.ResultChan():
-			u, err := present(ev, ok, "ClusterIPAMs", len(done), len(claims))
+		case ev, ok := <-iw.w.ResultChan():
+			if !ok {
+				if err := iw.reopen(); err != nil {
+					return nil, fmt.Errorf("%d of %d claims bound: %w", len(done), len(claims), err)
+				}
+				continue
+			}
+			u, err := present(ev, "ClusterIPAMs", len(done), len(claims))
 			if err != nil {
 				return nil, err
 			}
@@ -196,11 +212,53 @@ func applyAndTime(ctx context.Context, kube client.Client, wc client.WithWatch, 
 	return out, nil
 }
 
+// A watched kind in one namespace, watched again when the API server
+// closes the watch: it does so whenever Crossplane updates the kind's CRD,
+// which it does while the bench runs.
+type watched struct {
+	ctx     context.Context
+	wc      client.WithWatch
+	ns      string
+	gvk     schema.GroupVersionKind
+	w       watch.Interface
+	reopens int
+}
+
+// maxReopens bounds how often a closed watch is opened again.
+const maxReopens = 50
+
+func follow(ctx context.Context, wc client.WithWatch, ns string, gvk schema.GroupVersionKind) (*watched, error) {
+	w := &watched{ctx: ctx, wc: wc, ns: ns, gvk: gvk}
+	return w, w.open()
+}
+
+// open watches from resource version 0, the API server's cache as it
+// stands: every object present arrives first as an event, so nothing is
+// missed across a reopen (a state seen late only delays its time), and a
+// watch of "now" would time out while the cache of a kind just served
+// catches up with etcd ("Too large resource version").
+func (w *watched) open() error {
+	l := &unstructured.UnstructuredList{}
+	l.SetGroupVersionKind(w.gvk.GroupVersion().WithKind(w.gvk.Kind + "List"))
+	var err error
+	w.w, err = w.wc.Watch(w.ctx, l, client.InNamespace(w.ns), &client.ListOptions{Raw: &metav1.ListOptions{ResourceVersion: "0"}})
+	return err
+}
+
+func (w *watched) reopen() error {
+	if w.reopens++; w.reopens > maxReopens {
+		return fmt.Errorf("the %s watch closed %d times", w.gvk.Kind, maxReopens)
+	}
+	return w.open()
+}
+
+func (w *watched) stop() { w.w.Stop() }
+
 // present is the object a watch event of what carries, nil for a deletion
-// or anything else; an error if the watch closed (ok false).
-func present(ev watch.Event, ok bool, what string, bound, all int) (*unstructured.Unstructured, error) {
-	if !ok {
-		return nil, fmt.Errorf("the %s' watch closed with %d of %d claims bound", what, bound, all)
+// or anything else; an error if the watch failed.
+func present(ev watch.Event, what string, bound, all int) (*unstructured.Unstructured, error) {
+	if ev.Type == watch.Error {
+		return nil, fmt.Errorf("the %s' watch failed with %d of %d claims bound: %v", what, bound, all, apierrors.FromObject(ev.Object))
 	}
 	u, isU := ev.Object.(*unstructured.Unstructured)
 	if !isU || ev.Type == watch.Deleted {

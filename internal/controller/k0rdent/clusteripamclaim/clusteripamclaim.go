@@ -41,7 +41,7 @@ func Setup(ctx context.Context, mgr ctrl.Manager, o controller.Options) error {
 			Named(name).
 			WithOptions(o.ForControllerRuntime()).
 			For(u).
-			Complete(&reconciler{kube: mgr.GetClient(), log: log})
+			Complete(&reconciler{reader: mgr.GetCache(), kube: mgr.GetClient(), log: log})
 	}
 	go func() {
 		for {
@@ -66,14 +66,18 @@ func Setup(ctx context.Context, mgr ctrl.Manager, o controller.Options) error {
 }
 
 type reconciler struct {
-	kube client.Client
-	log  logging.Logger
+	// reader is the manager's cache, fed by the controller's own watch:
+	// the manager's client reads unstructured objects from the API server,
+	// one GET per event of every claim.
+	reader client.Reader
+	kube   client.Client
+	log    logging.Logger
 }
 
 func (r *reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
 	claim := &unstructured.Unstructured{}
 	claim.SetGroupVersionKind(k0rdentv1beta1.ClusterIPAMClaimGVK)
-	if err := r.kube.Get(ctx, req.NamespacedName, claim); err != nil {
+	if err := r.reader.Get(ctx, req.NamespacedName, claim); err != nil {
 		return reconcile.Result{}, client.IgnoreNotFound(fmt.Errorf("%s: %w", errGetClaim, err))
 	}
 	child := ComposedIPAM(claim)
