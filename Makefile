@@ -6,7 +6,7 @@ TOOL := cluster/local/tool.sh
 TOOLS := etcd kube-apiserver kube-controller-manager kubectl controller-gen angryjet crossplane crank crane
 PKGS := ./...
 
-.PHONY: all tools generate check-generate build lint test test-unit test-integration bench bench-e2e demo clean
+.PHONY: all tools generate check-generate build xpkg lint test test-unit test-integration bench bench-e2e demo clean
 
 all: build
 
@@ -31,6 +31,12 @@ build:
 	CGO_ENABLED=0 go build -o bin/provider ./cmd/provider
 	CGO_ENABLED=0 go build -o bin/function ./cmd/function
 	CGO_ENABLED=0 go build -o bin/wapisim ./cmd/wapisim
+
+## xpkg: build the provider, function and configuration packages into _output/xpkg (runtime images for linux/amd64 and linux/arm64; see docs/install.md)
+VERSION ?= v0.1.0
+xpkg:
+	@$(TOOL) crank >/dev/null
+	go run ./hack/xpkg --version=$(VERSION) --out=_output/xpkg
 
 ## lint: go vet and gofmt
 lint:

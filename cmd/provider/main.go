@@ -15,6 +15,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/config"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
@@ -79,6 +80,16 @@ func run() error {
 	})
 	if err != nil {
 		return fmt.Errorf("cannot create controller manager: %w", err)
+	}
+
+	// The probes answer once the manager serves: Crossplane's Deployment
+	// runtime, a DeploymentRuntimeConfig or the local harness can wait on
+	// them.
+	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
+		return err
+	}
+	if err := mgr.AddReadyzCheck("ping", healthz.Ping); err != nil {
+		return err
 	}
 
 	ctx := ctrl.SetupSignalHandler()

@@ -205,7 +205,7 @@ func TestCompositions(t *testing.T) {
 		if c.Spec.CompositeTypeRef.APIVersion != "k0rdent.mirantis.com/v1beta1" {
 			t.Errorf("%s: compositeTypeRef %s", f, c.Spec.CompositeTypeRef.APIVersion)
 		}
-		if len(c.Spec.Pipeline) != 1 || c.Spec.Pipeline[0].FunctionRef.Name != "function-provider-ipam" {
+		if len(c.Spec.Pipeline) != 1 || c.Spec.Pipeline[0].FunctionRef.Name != "provider-ipam-function-provider-ipam" {
 			t.Errorf("%s: pipeline %+v", f, c.Spec.Pipeline)
 		}
 		byKind[c.Spec.CompositeTypeRef.Kind] = append(byKind[c.Spec.CompositeTypeRef.Kind], c.Metadata.Labels[fn.ProviderLabel])

@@ -1,9 +1,10 @@
 // Package localplane runs provider-ipam's whole stack on loopback: a real
 // kube-apiserver and etcd, Crossplane core v2 out-of-cluster with the
-// External package runtime, a loopback OCI registry the function package is
-// installed from, the composition function served over Crossplane's mTLS,
-// the provider, and the Infoblox WAPI emulator. test/e2e and `make demo`
-// use it. Every binary comes from bin/, built by cluster/local/tool.sh.
+// External package runtime, a loopback OCI registry the three packages are
+// installed from (one Configuration applied, its dependencies resolved by
+// Crossplane), the composition function served over Crossplane's mTLS, the
+// provider, and the Infoblox WAPI emulator. test/e2e and `make demo` use
+// it. Every binary comes from bin/, built by cluster/local/tool.sh.
 package localplane
 
 import (
@@ -20,7 +21,6 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	kerrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
@@ -36,13 +36,9 @@ import (
 // Names Crossplane and the harness agree on.
 const (
 	CrossplaneNamespace = "crossplane-system"
-	FunctionName        = "function-provider-ipam"
 	rootCASecret        = "crossplane-root-ca"
 	serverSecret        = "crossplane-tls-server"
 	clientSecret        = "crossplane-tls-client"
-	functionTLSSecret   = FunctionName + "-tls-server"
-	functionPackageRepo = "provider-ipam/" + FunctionName
-	functionVersion     = "v0.1.0"
 )
 
 // WAPI credentials of the emulator; only ever used on loopback.
@@ -57,12 +53,15 @@ type Options struct {
 	Dir string
 	// Name of the run, for the default Dir.
 	Name string
-	// ExtraCRDDirs are installed with provider-ipam's CRDs.
+	// ExtraCRDDirs are installed with the API server (with provider-ipam's
+	// CRDs unless Crossplane installs them).
 	ExtraCRDDirs []string
-	// Crossplane runs Crossplane core, the registry and the function, and
-	// installs the configuration package's XRDs and Compositions.
+	// Crossplane runs Crossplane core and the registry, and installs the
+	// Configuration package, which installs the Provider and the Function;
+	// the provider and the function then run as their packages' runtime.
 	Crossplane bool
-	// Provider runs bin/provider.
+	// Provider runs bin/provider without Crossplane, on CRDs installed
+	// from package/crds. With Crossplane the provider always runs.
 	Provider bool
 	// ProviderArgs are appended to the provider's flags, overriding its
 	// defaults here (e.g. a metrics address for a benchmark).
@@ -93,7 +92,13 @@ func Start(ctx context.Context, o Options) (p *Plane, err error) {
 	if err := os.MkdirAll(o.Dir, 0o755); err != nil {
 		return nil, err
 	}
-	env, err := testenv.Start(o.ExtraCRDDirs...)
+	var env *testenv.Env
+	if o.Crossplane {
+		// Crossplane delivers provider-ipam's CRDs from its package.
+		env, err = testenv.StartCRDs(o.ExtraCRDDirs...)
+	} else {
+		env, err = testenv.Start(o.ExtraCRDDirs...)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -116,13 +121,12 @@ func Start(ctx context.Context, o Options) (p *Plane, err error) {
 	if err := p.startWAPI(); err != nil {
 		return p, err
 	}
-	if o.Provider {
-		if err := p.startProvider(o.ProviderArgs...); err != nil {
+	if o.Crossplane {
+		if err := p.startCrossplane(ctx, o.ProviderArgs); err != nil {
 			return p, err
 		}
-	}
-	if o.Crossplane {
-		if err := p.startCrossplane(ctx); err != nil {
+	} else if o.Provider {
+		if err := p.startProvider(o.ProviderArgs...); err != nil {
 			return p, err
 		}
 	}
@@ -233,7 +237,7 @@ func (p *Plane) PID(name string) int {
 // FreePort returns a loopback port nobody listens on at the moment.
 func FreePort() (int, error) { return freePort() }
 
-func (p *Plane) startCrossplane(ctx context.Context) error {
+func (p *Plane) startCrossplane(ctx context.Context, providerArgs []string) error {
 	crds, err := crossplaneCRDs(p.root)
 	if err != nil {
 		return err
@@ -267,10 +271,7 @@ func (p *Plane) startCrossplane(ctx context.Context) error {
 	if err := p.startCrossplaneCore(env, cache, serverDir, clientDir); err != nil {
 		return err
 	}
-	if err := p.installFunction(ctx); err != nil {
-		return err
-	}
-	return p.applyConfiguration(ctx)
+	return p.installPackages(ctx, providerArgs)
 }
 
 // initCrossplane runs `crossplane core init`: CRDs, TLS secrets, the
@@ -365,162 +366,6 @@ func (p *Plane) secretToDir(ctx context.Context, name, dir string) (string, erro
 		}
 	}
 	return d, nil
-}
-
-// installFunction publishes the function package to a loopback registry,
-// installs it as a Function, runs the function process with a server
-// certificate from Crossplane's root CA, and points the revision at it.
-// With the External runtime nothing else would run it.
-func (p *Plane) installFunction(ctx context.Context) error {
-	regPort, err := freePort()
-	if err != nil {
-		return err
-	}
-	registry := fmt.Sprintf("127.0.0.1:%d", regPort)
-	reg, err := p.start("registry", nil, "crane", "registry", "serve", "--address", registry)
-	if err != nil {
-		return err
-	}
-	if err := waitListening(reg, registry, 30*time.Second); err != nil {
-		return err
-	}
-	pkg := filepath.Join(p.Dir, "function.xpkg")
-	noExamples := filepath.Join(p.Dir, "no-examples")
-	if err := os.MkdirAll(noExamples, 0o755); err != nil {
-		return err
-	}
-	if err := p.run("crank", "xpkg", "build", "--package-root="+filepath.Join(p.root, "package", "function"),
-		"--examples-root="+noExamples, "--package-file="+pkg); err != nil {
-		return err
-	}
-	ref := fmt.Sprintf("%s/%s:%s", registry, functionPackageRepo, functionVersion)
-	// crank, not crane: it annotates the package layer (io.crossplane.xpkg:
-	// base), which is how Crossplane finds package.yaml.
-	if err := p.run("crank", "xpkg", "push", "-f", pkg, ref); err != nil {
-		return err
-	}
-
-	ca := &corev1.Secret{}
-	if err := p.Kube.Get(ctx, types.NamespacedName{Namespace: CrossplaneNamespace, Name: rootCASecret}, ca); err != nil {
-		return fmt.Errorf("cannot read Crossplane's root CA: %w", err)
-	}
-	crt, key, err := signServerCert(ca.Data["tls.crt"], ca.Data["tls.key"], FunctionName)
-	if err != nil {
-		return fmt.Errorf("cannot issue the function's certificate: %w", err)
-	}
-	tls := &corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{Namespace: CrossplaneNamespace, Name: functionTLSSecret},
-		Data:       map[string][]byte{"tls.crt": crt, "tls.key": key, "ca.crt": ca.Data["tls.crt"]},
-	}
-	if err := p.Kube.Create(ctx, tls); err != nil {
-		return err
-	}
-	certDir := filepath.Join(p.Dir, "function-certs")
-	if err := os.MkdirAll(certDir, 0o700); err != nil {
-		return err
-	}
-	for k, v := range tls.Data {
-		if err := os.WriteFile(filepath.Join(certDir, k), v, 0o600); err != nil {
-			return err
-		}
-	}
-	fnPort, err := freePort()
-	if err != nil {
-		return err
-	}
-	endpoint := fmt.Sprintf("127.0.0.1:%d", fnPort)
-	fn, err := p.start("function", nil, "function", "--address="+endpoint, "--tls-certs-dir="+certDir)
-	if err != nil {
-		return err
-	}
-	if err := waitListening(fn, endpoint, 30*time.Second); err != nil {
-		return err
-	}
-
-	f := &unstructured.Unstructured{Object: map[string]any{
-		"apiVersion": "pkg.crossplane.io/v1",
-		"kind":       "Function",
-		"metadata":   map[string]any{"name": FunctionName},
-		"spec":       map[string]any{"package": ref, "packagePullPolicy": "IfNotPresent"},
-	}}
-	if err := p.Kube.Create(ctx, f); err != nil {
-		return fmt.Errorf("cannot install the function package: %w", err)
-	}
-	seen := "no FunctionRevision yet"
-	err = p.wait(ctx, 3*time.Minute, "the FunctionRevision to be healthy at "+endpoint, func(ctx context.Context) (bool, error) {
-		revs := &unstructured.UnstructuredList{}
-		revs.SetAPIVersion("pkg.crossplane.io/v1")
-		revs.SetKind("FunctionRevisionList")
-		if err := p.Kube.List(ctx, revs, client.MatchingLabels{"pkg.crossplane.io/package": FunctionName}); err != nil {
-			return false, err
-		}
-		healthy := false
-		for i := range revs.Items {
-			r := &revs.Items[i]
-			ep, _, _ := unstructured.NestedString(r.Object, "status", "endpoint")
-			sn, _, _ := unstructured.NestedString(r.Object, "status", "tlsServerSecretName")
-			if ep != endpoint || sn != functionTLSSecret {
-				patch := fmt.Appendf(nil, `{"status":{"endpoint":%q,"tlsServerSecretName":%q}}`, endpoint, functionTLSSecret)
-				if err := p.Kube.Status().Patch(ctx, r, client.RawPatch(types.MergePatchType, patch)); err != nil && !kerrors.IsConflict(err) {
-					return false, err
-				}
-				continue
-			}
-			healthy = healthy || conditionTrue(r, "RevisionHealthy")
-			conds, _, _ := unstructured.NestedSlice(r.Object, "status", "conditions")
-			seen = fmt.Sprintf("%s: %v", r.GetName(), conds)
-		}
-		return healthy, nil
-	})
-	if err != nil {
-		return fmt.Errorf("%w; last seen %s", err, seen)
-	}
-	return nil
-}
-
-func (p *Plane) run(binName string, args ...string) error {
-	b, err := p.bin(binName)
-	if err != nil {
-		return err
-	}
-	out, err := exec.Command(b, args...).CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("%s %s: %w\n%s", binName, strings.Join(args, " "), err, out)
-	}
-	return nil
-}
-
-// applyConfiguration installs the configuration package's XRDs and
-// Compositions directly (the package metadata, crossplane.yaml, is for
-// registries) and waits for the XRDs to be established.
-func (p *Plane) applyConfiguration(ctx context.Context) error {
-	dir := filepath.Join(p.root, "package", "configuration")
-	objs, err := ReadObjects(dir, "crossplane.yaml")
-	if err != nil {
-		return err
-	}
-	var xrds []*unstructured.Unstructured
-	for _, o := range objs {
-		if err := p.Kube.Create(ctx, o); err != nil {
-			return fmt.Errorf("cannot create %s %s: %w", o.GetKind(), o.GetName(), err)
-		}
-		if o.GetKind() == "CompositeResourceDefinition" {
-			xrds = append(xrds, o)
-		}
-	}
-	return p.wait(ctx, 2*time.Minute, "the XRDs to be established", func(ctx context.Context) (bool, error) {
-		for _, x := range xrds {
-			cur := &unstructured.Unstructured{}
-			cur.SetGroupVersionKind(x.GroupVersionKind())
-			if err := p.Kube.Get(ctx, client.ObjectKeyFromObject(x), cur); err != nil {
-				return false, err
-			}
-			if !conditionTrue(cur, "Established") {
-				return false, nil
-			}
-		}
-		return true, nil
-	})
 }
 
 // ReadObjects decodes every YAML document of the .yaml files under dir,

@@ -104,6 +104,17 @@ func Start(extraCRDDirs ...string) (*Env, error) {
 	if err != nil {
 		return nil, err
 	}
+	return StartCRDs(append([]string{filepath.Join(root, "package", "crds")}, extraCRDDirs...)...)
+}
+
+// StartCRDs runs kube-apiserver and etcd with the CRDs of the given
+// directories only: where Crossplane installs provider-ipam's from its
+// package.
+func StartCRDs(crdDirs ...string) (*Env, error) {
+	root, err := Root()
+	if err != nil {
+		return nil, err
+	}
 	assets := os.Getenv("KUBEBUILDER_ASSETS")
 	if assets == "" {
 		assets = filepath.Join(root, "bin")
@@ -119,7 +130,7 @@ func Start(extraCRDDirs ...string) (*Env, error) {
 	}
 	e := &envtest.Environment{
 		BinaryAssetsDirectory: assets,
-		CRDDirectoryPaths:     append([]string{filepath.Join(root, "package", "crds")}, extraCRDDirs...),
+		CRDDirectoryPaths:     crdDirs,
 		ErrorIfCRDPathMissing: true,
 		Scheme:                s,
 	}

@@ -1,7 +1,8 @@
 // Package e2e runs provider-ipam end to end: real Crossplane core v2 out of
-// cluster, the composition function installed as a package and served over
-// Crossplane's mTLS, the provider as a process, the WAPI emulator, on a real
-// kube-apiserver and etcd (internal/localplane).
+// cluster, provider-ipam installed from its packages through one
+// Configuration (the function served over Crossplane's mTLS and the
+// provider run as the packages' External runtime), the WAPI emulator, on a
+// real kube-apiserver and etcd (internal/localplane).
 package e2e
 
 import (

@@ -1,8 +1,10 @@
 // Command demo brings up a local control plane (kube-apiserver and etcd
-// built from pinned Go modules), the provider and the Infoblox WAPI
-// emulator, applies examples/, prints what was allocated and how to explore
-// it, and stays up until interrupted. DEMO_ONCE=1 exits after the table,
-// non-zero if anything failed to bind.
+// built from pinned Go modules), Crossplane with provider-ipam installed
+// from its packages (one Configuration, which brings the Provider and the
+// Function) and the Infoblox WAPI emulator, applies examples/, prints the
+// packages' health, what was allocated and how to explore it, and stays up
+// until interrupted. DEMO_ONCE=1 exits after the tables, non-zero if a
+// package is not healthy or anything failed to bind.
 package main
 
 import (
@@ -72,7 +74,7 @@ func run() (int, error) {
 		return 1, err
 	}
 	defer func() { _ = os.RemoveAll(capi); _ = os.RemoveAll(clusters) }()
-	fmt.Println("starting kube-apiserver, etcd, Crossplane core, the function, the provider and the WAPI emulator ...")
+	fmt.Println("starting kube-apiserver, etcd, Crossplane core and the WAPI emulator, and installing the provider-ipam Configuration from a loopback registry ...")
 	plane, err := localplane.Start(ctx, localplane.Options{Name: "demo", ExtraCRDDirs: []string{capi, clusters}, Crossplane: true, Provider: true})
 	if err != nil {
 		return 1, err
@@ -90,12 +92,18 @@ func run() (int, error) {
 	}
 
 	rows, unbound := waitAndTabulate(ctx, plane.Kube, 3*time.Minute)
+	pkgs, err := plane.Packages(ctx)
+	if err != nil {
+		return 1, err
+	}
+	fmt.Println()
+	unbound += printPackages(pkgs)
 	fmt.Println()
 	printTable(rows)
-	fmt.Printf("\nTo explore:\n  export KUBECONFIG=%s\n  %s get clusteripamclaims,clusteripams -A\n  %s get reservations.incluster.ipam.provider-ipam.io,reservations.infoblox.ipam.provider-ipam.io -A\n  %s get allocations\n",
-		plane.Kubeconfig, kubectl, kubectl, kubectl)
+	fmt.Printf("\nTo explore:\n  export KUBECONFIG=%s\n  %s get configurations,providers,functions\n  %s get clusteripamclaims,clusteripams -A\n  %s get reservations.incluster.ipam.provider-ipam.io,reservations.infoblox.ipam.provider-ipam.io -A\n  %s get allocations\n",
+		plane.Kubeconfig, kubectl, kubectl, kubectl, kubectl)
 	if unbound > 0 {
-		fmt.Printf("\n%d resource(s) did not become ready: see their conditions with `kubectl describe`.\n", unbound)
+		fmt.Printf("\n%d package(s) or resource(s) did not become ready: see their conditions with `kubectl describe`.\n", unbound)
 	}
 	if os.Getenv("DEMO_ONCE") != "" {
 		if unbound > 0 {
@@ -319,6 +327,22 @@ func compact(list string) string {
 	}
 	slices.SortFunc(addrs, netip.Addr.Compare)
 	return ipam.FormatAddrs(slices.Compact(addrs))
+}
+
+// printPackages prints the Crossplane packages and returns how many are not
+// Installed and Healthy.
+func printPackages(pkgs []localplane.PackageStatus) int {
+	bad := 0
+	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(w, "PACKAGE\tNAME\tINSTALLED\tHEALTHY\tSOURCE\tPROBLEM")
+	for _, p := range pkgs {
+		if !p.Installed || !p.Healthy {
+			bad++
+		}
+		fmt.Fprintf(w, "%s\t%s\t%t\t%t\t%s\t%s\n", p.Kind, p.Name, p.Installed, p.Healthy, p.Package, p.Message)
+	}
+	_ = w.Flush()
+	return bad
 }
 
 func printTable(rows []row) {
