@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"k8s.io/apimachinery/pkg/types"
@@ -17,6 +18,7 @@ import (
 	"github.com/provider-ipam/provider-ipam/apis/incluster/v1alpha1"
 	"github.com/provider-ipam/provider-ipam/internal/clients/incluster"
 	"github.com/provider-ipam/provider-ipam/internal/ipam"
+	"github.com/provider-ipam/provider-ipam/internal/testenv"
 )
 
 func TestNameFor(t *testing.T) {
@@ -210,7 +212,12 @@ func TestLedger(t *testing.T) {
 				t.Fatal(err)
 			}
 			// No hint: as after a crash before the holder recorded its
-			// addresses.
+			// addresses. A restarted provider's cache has synced, so wait
+			// until this one's has seen both Allocations.
+			testenv.Eventually(t, 30*time.Second, "the cache sees both addresses", func(ctx context.Context) (bool, error) {
+				got, err := e.ledger.Held(ctx, types.UID("r6"), nil)
+				return len(got) == 2, err
+			})
 			if err := e.ledger.Release(ctx, types.UID("r6"), nil); err != nil {
 				t.Fatal(err)
 			}
