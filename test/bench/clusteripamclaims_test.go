@@ -1,11 +1,14 @@
 package bench
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"net/netip"
 	"os"
 	"slices"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -15,6 +18,8 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	k0rdentv1beta1 "github.com/provider-ipam/provider-ipam/apis/k0rdent/v1beta1"
@@ -24,8 +29,19 @@ import (
 )
 
 // claimsAtOnce is how many ClusterIPAMClaims BenchmarkClusterIPAMClaims
-// applies at once, per backend.
-const claimsAtOnce = 500
+// applies at once, per backend: 500, or BENCH_CLAIMS for a quicker look at
+// where the requests go.
+func claimsAtOnce() (int, error) {
+	v := os.Getenv("BENCH_CLAIMS")
+	if v == "" {
+		return 500, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 {
+		return 0, fmt.Errorf("BENCH_CLAIMS=%q: want a positive number of claims", v)
+	}
+	return n, nil
+}
 
 // BenchmarkClusterIPAMClaims applies 500 ClusterIPAMClaims at once through
 // Crossplane (the configuration's compositions and the function) and
@@ -40,6 +56,10 @@ func BenchmarkClusterIPAMClaims(b *testing.B) {
 		shared, errSet = nil, fmt.Errorf("stopped for BenchmarkClusterIPAMClaims")
 	}
 	ctx := context.Background()
+	n, err := claimsAtOnce()
+	if err != nil {
+		b.Fatal(err)
+	}
 	// The composed IPPools are served only with the CAPI IPAM kinds.
 	capi, err := testenv.CAPICRDDir()
 	if err != nil {
@@ -72,7 +92,7 @@ func BenchmarkClusterIPAMClaims(b *testing.B) {
 				if err := plane.Kube.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
 					b.Fatal(err)
 				}
-				claims := make([]*unstructured.Unstructured, claimsAtOnce)
+				claims := make([]*unstructured.Unstructured, n)
 				cidr := be.first
 				for j := range claims {
 					if be.provider == "ipam-infoblox" {
@@ -83,12 +103,21 @@ func BenchmarkClusterIPAMClaims(b *testing.B) {
 					claims[j] = clusterIPAMClaim(ns, fmt.Sprintf("c%d", j), be.provider, cidr)
 					cidr = netip.PrefixFrom(nextPrefixAddr(cidr), cidr.Bits())
 				}
+				before, err := apiserverRequests(ctx, plane.Env.Config)
+				if err != nil {
+					b.Fatal(err)
+				}
 				b.ResetTimer()
 				times, err := applyAndTime(ctx, plane.Kube, wc, ns, claims)
 				b.StopTimer()
 				if err != nil {
 					b.Fatal(err)
 				}
+				after, err := apiserverRequests(ctx, plane.Env.Config)
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.ReportMetric(reportRequests(b, before, after, len(claims)), "requests/claim")
 				slices.Sort(times)
 				b.ReportMetric(percentile(times, 50).Seconds(), "p50-s")
 				b.ReportMetric(percentile(times, 99).Seconds(), "p99-s")
@@ -265,6 +294,70 @@ func present(ev watch.Event, what string, bound, all int) (*unstructured.Unstruc
 		return nil, nil
 	}
 	return u, nil
+}
+
+// apiserverRequests are the requests the API server has served so far, by
+// verb and resource (with subresource), from apiserver_request_total. Long
+// running requests (WATCH) are left out: they are not work per claim.
+func apiserverRequests(ctx context.Context, cfg *rest.Config) (map[string]float64, error) {
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	raw, err := cs.RESTClient().Get().AbsPath("/metrics").DoRaw(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("cannot read the API server's metrics: %w", err)
+	}
+	out := map[string]float64{}
+	for line := range strings.Lines(string(raw)) {
+		if !strings.HasPrefix(line, "apiserver_request_total{") {
+			continue
+		}
+		labels := map[string]string{}
+		end := strings.IndexByte(line, '}')
+		for kv := range strings.SplitSeq(line[len("apiserver_request_total{"):end], ",") {
+			k, v, _ := strings.Cut(kv, "=")
+			labels[k] = strings.Trim(v, `"`)
+		}
+		if labels["verb"] == "WATCH" {
+			continue
+		}
+		v, err := strconv.ParseFloat(strings.TrimSpace(line[end+1:]), 64)
+		if err != nil {
+			return nil, fmt.Errorf("cannot parse %q: %w", line, err)
+		}
+		key := labels["verb"] + " " + labels["resource"]
+		if labels["subresource"] != "" {
+			key += "/" + labels["subresource"]
+		}
+		out[key] += v
+	}
+	return out, nil
+}
+
+// reportRequests logs the requests served between before and after per
+// claim, most first, and returns their total per claim.
+func reportRequests(b *testing.B, before, after map[string]float64, claims int) float64 {
+	type row struct {
+		key string
+		n   float64
+	}
+	var rows []row
+	total := 0.0
+	for k, v := range after {
+		if d := v - before[k]; d > 0 {
+			rows = append(rows, row{k, d})
+			total += d
+		}
+	}
+	slices.SortFunc(rows, func(a, b row) int { return cmp.Compare(b.n, a.n) })
+	var sb strings.Builder
+	fmt.Fprintf(&sb, "API server requests per claim: %.1f\n", total/float64(claims))
+	for _, r := range rows[:min(len(rows), 20)] {
+		fmt.Fprintf(&sb, "%8.2f  %s\n", r.n/float64(claims), r.key)
+	}
+	b.Log(sb.String())
+	return total / float64(claims)
 }
 
 // percentile is the p-th percentile of sorted durations (nearest rank).
