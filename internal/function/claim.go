@@ -67,11 +67,12 @@ func composeClaim(oxr *resource.Composite, observed map[resource.Name]resource.O
 	case PhaseFailed:
 		out.condition = condition{status: fnv1.Status_STATUS_CONDITION_FALSE, reason: ReasonClusterIPAMFailed, message: ref + " failed: " + msg}
 	default:
-		m := "waiting for " + ref + " to be bound"
-		if msg != "" {
-			m += ": " + msg
-		}
-		out.condition = condition{status: fnv1.Status_STATUS_CONDITION_FALSE, reason: ReasonPending, message: m}
+		// Not the ClusterIPAM's own progress: that changes at each step, and
+		// every change of the claim's condition costs Crossplane two status
+		// writes and another reconcile of the claim. The ClusterIPAM's Bound
+		// condition says what it waits for.
+		out.condition = condition{status: fnv1.Status_STATUS_CONDITION_FALSE, reason: ReasonPending,
+			message: "waiting for " + ref + " to be bound (its Bound condition says what it waits for)"}
 	}
 	return out, nil
 }

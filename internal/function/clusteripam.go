@@ -463,9 +463,10 @@ func (c *clusterIPAM) observeNetwork(n *network) netState {
 			if s.reason == "" {
 				s.reason = o.reason
 			}
-		case !o.exists:
-			s.waiting = append(s.waiting, ref+" to be created")
-		case !o.ready || len(o.addresses) == 0:
+		// Created or not, the XR waits for the same thing: one message for
+		// both keeps its condition from changing (and costing Crossplane
+		// status writes and reconciles) when a read of the Reservation lags.
+		case !o.exists, !o.ready || len(o.addresses) == 0:
 			w := ref + " to be ready"
 			if o.message != "" {
 				w += " (" + o.message + ")"
@@ -580,7 +581,7 @@ func (c *clusterIPAM) pool(n *network, s netState) (bool, string) {
 	ref := fmt.Sprintf("IPPool %s/%s", c.namespace, c.objectName(nameNode))
 	existing, exists := c.observed[namePool]
 	if !s.ready && !exists {
-		return false, ref + " to be created"
+		return false, ref + " to be ready"
 	}
 
 	var spec map[string]any

@@ -29,7 +29,7 @@ func TestContract(t *testing.T) {
 			want: `{
 				"meta": {
 					"tag": "test",
-					"ttl": "60s"
+					"ttl": "600s"
 				},
 				"desired": {
 					"composite": {
@@ -101,7 +101,7 @@ func TestContract(t *testing.T) {
 			want: `{
 				"meta": {
 					"tag": "test",
-					"ttl": "60s"
+					"ttl": "600s"
 				},
 				"desired": {
 					"composite": {
@@ -174,7 +174,7 @@ func TestContract(t *testing.T) {
 			want: `{
 				"meta": {
 					"tag": "test",
-					"ttl": "60s"
+					"ttl": "600s"
 				},
 				"desired": {
 					"composite": {
@@ -250,7 +250,7 @@ func TestContract(t *testing.T) {
 			want: `{
 				"meta": {
 					"tag": "test",
-					"ttl": "60s"
+					"ttl": "600s"
 				},
 				"desired": {
 					"composite": {
@@ -327,7 +327,7 @@ func TestContract(t *testing.T) {
 			want: `{
 				"meta": {
 					"tag": "test",
-					"ttl": "60s"
+					"ttl": "600s"
 				},
 				"desired": {
 					"composite": {
@@ -393,7 +393,7 @@ func TestContract(t *testing.T) {
 			want: `{
 				"meta": {
 					"tag": "test",
-					"ttl": "60s"
+					"ttl": "600s"
 				},
 				"desired": {
 					"composite": {

@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/crossplane/function-sdk-go/logging"
 	fnv1 "github.com/crossplane/function-sdk-go/proto/v1"
 	"github.com/crossplane/function-sdk-go/request"
 	"github.com/crossplane/function-sdk-go/resource"
 	"github.com/crossplane/function-sdk-go/response"
+	"google.golang.org/protobuf/types/known/durationpb"
 
 	k0rdentv1beta1 "github.com/provider-ipam/provider-ipam/apis/k0rdent/v1beta1"
 )
@@ -40,6 +42,21 @@ const (
 	PhaseFailed  = "Failed"
 )
 
+// How long Crossplane may wait before it calls the function again for an XR
+// when nothing changed. With realtime compositions Crossplane watches the XR
+// and everything it composes, and calls again on any change of those; it
+// does not watch the resources a function requires (a ClusterIPAM's
+// ClusterDeployment, a ClusterDeployment's claim and ClusterIPAM). Only XRs
+// that read such resources need to be called again soon. Every other call is
+// load on the API server for nothing: each costs several server-side applies,
+// and with a minute for every XR a few hundred bound claims kept it busy.
+const (
+	// TTLRequired is for an XR that read a required resource.
+	TTLRequired = time.Minute
+	// TTLWatched is for an XR whose inputs are all watched: a safety net.
+	TTLWatched = 10 * time.Minute
+)
+
 // Function composes k0rdent's ClusterIPAMClaim, ClusterIPAM and ClusterDeployment.
 type Function struct {
 	fnv1.UnimplementedFunctionRunnerServiceServer
@@ -50,7 +67,7 @@ type Function struct {
 // RunFunction dispatches on the observed composite's kind. Errors become
 // fatal results: Crossplane then keeps what exists and reports the message.
 func (f *Function) RunFunction(_ context.Context, req *fnv1.RunFunctionRequest) (*fnv1.RunFunctionResponse, error) {
-	rsp := response.To(req, response.DefaultTTL)
+	rsp := response.To(req, TTLRequired)
 
 	oxr, err := request.GetObservedCompositeResource(req)
 	if err != nil {
@@ -93,6 +110,9 @@ func (f *Function) RunFunction(_ context.Context, req *fnv1.RunFunctionRequest) 
 	if err := out.apply(req, rsp, oxr); err != nil {
 		response.Fatal(rsp, err)
 		return rsp, nil
+	}
+	if rsp.GetRequirements().GetResources() == nil {
+		rsp.Meta.Ttl = durationpb.New(TTLWatched)
 	}
 	log.Debug("Composed", "resources", len(out.composed), "reason", out.condition.reason)
 	return rsp, nil

@@ -217,13 +217,21 @@ func TestClaim(t *testing.T) {
 			wantLabel:   k0rdentv1beta1.ProviderInCluster,
 			wantReady:   fnv1.Ready_READY_FALSE,
 			wantReason:  ReasonPending,
-			wantMessage: "waiting for ClusterIPAM team-a/team-a-cluster to be bound",
+			wantMessage: "waiting for ClusterIPAM team-a/team-a-cluster to be bound (its Bound condition says what it waits for)",
 		},
 		"InfobloxNewClaim": {
 			req:        input{xr: claimXR(k0rdentv1beta1.ProviderInfoblox, "")},
 			wantLabel:  k0rdentv1beta1.ProviderInfoblox,
 			wantReady:  fnv1.Ready_READY_FALSE,
 			wantReason: ReasonPending,
+		},
+		"PendingChildProgressIsNotCopied": {
+			req: input{xr: claimXR(k0rdentv1beta1.ProviderInCluster, ""), observed: map[string]string{"clusteripam": child(PhasePending,
+				"waiting for IPPool team-a/team-a-cluster-node to be ready")}},
+			wantLabel:   k0rdentv1beta1.ProviderInCluster,
+			wantReady:   fnv1.Ready_READY_FALSE,
+			wantReason:  ReasonPending,
+			wantMessage: "waiting for ClusterIPAM team-a/team-a-cluster to be bound (its Bound condition says what it waits for)",
 		},
 		"BoundChildBindsClaim": {
 			req:         input{xr: claimXR(k0rdentv1beta1.ProviderInCluster, ""), observed: map[string]string{"clusteripam": child(PhaseBound, "")}},
@@ -313,7 +321,7 @@ func TestClusterIPAMInCluster(t *testing.T) {
 			wantFP:      `{"space":{"cidr":"10.0.0.0/24","gateway":"10.0.0.1"},"allAddresses":true}`,
 			wantPhase:   PhasePending,
 			wantReason:  ReasonPending,
-			wantMessage: "waiting for Reservation team-a/team-a-cluster-node to be created",
+			wantMessage: "waiting for Reservation team-a/team-a-cluster-node to be ready",
 		},
 		"ClusterDeploymentNotFetchedYet": {
 			req:          input{xr: ipamXR(k0rdentv1beta1.ProviderInCluster, cidrNode+withC1)},
@@ -518,7 +526,7 @@ func TestClusterIPAMPool(t *testing.T) {
 		if g.status["phase"] != PhasePending {
 			t.Errorf("phase = %v", g.status["phase"])
 		}
-		if m := g.bound(t).GetMessage(); !strings.Contains(m, "Reservation team-a/team-a-cluster-external to be created") || !strings.Contains(m, "IPPool team-a/team-a-cluster-node to be ready") {
+		if m := g.bound(t).GetMessage(); !strings.Contains(m, "Reservation team-a/team-a-cluster-external to be ready") || !strings.Contains(m, "IPPool team-a/team-a-cluster-node to be ready") {
 			t.Errorf("message = %q", m)
 		}
 	})
@@ -702,7 +710,7 @@ func TestClusterIPAMInfoblox(t *testing.T) {
 		if _, ok := g.composed["ipPool"]; ok {
 			t.Error("pool composed before every node Reservation is ready")
 		}
-		if m := g.bound(t).GetMessage(); !strings.Contains(m, "Reservation team-a/team-a-cluster-node-2 to be created") {
+		if m := g.bound(t).GetMessage(); !strings.Contains(m, "Reservation team-a/team-a-cluster-node-2 to be ready") {
 			t.Errorf("message = %q", m)
 		}
 	})

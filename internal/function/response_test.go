@@ -3,6 +3,7 @@ package function
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/crossplane/function-sdk-go/logging"
 	fnv1 "github.com/crossplane/function-sdk-go/proto/v1"
@@ -91,7 +92,7 @@ func TestComposedTemplateReadinessIsDerived(t *testing.T) {
 // ClusterIPAM fails with a sentence naming the field.
 func TestGatewayNotAHostHoldsNothing(t *testing.T) {
 	got := runResponse(t, input{xr: ipamXR(k0rdentv1beta1.ProviderInCluster, `,"nodeNetwork":{"cidr":"203.0.113.0/28","gateway":"203.0.113.0"}`)})
-	want := wantResponse(t, `{"meta": {"tag": "test", "ttl": "60s"},
+	want := wantResponse(t, `{"meta": {"tag": "test", "ttl": "600s"},
 		"desired": {"composite": {"resource": {"apiVersion": "k0rdent.mirantis.com/v1beta1", "kind": "ClusterIPAM",
 			"status": {"phase": "Failed", "providerData": [{"name": "ipPool", "ready": false, "gateway": "203.0.113.0", "prefix": 28,
 				"config": {"apiGroup": "ipam.provider-ipam.io", "kind": "IPPool", "name": "team-a-cluster-node"}}]}}}},
@@ -101,5 +102,44 @@ func TestGatewayNotAHostHoldsNothing(t *testing.T) {
 			"message": "spec.nodeNetwork: gateway \"203.0.113.0\": is the network address of 203.0.113.0/28, not a host address"}]}`)
 	if diff := cmp.Diff(want, got, protocmp.Transform()); diff != "" {
 		t.Errorf("response (-want +got):\n%s", diff)
+	}
+}
+
+// TestTTLFollowsWhatIsWatched checks that only XRs that read a resource
+// Crossplane does not watch are called again within a minute: the rest
+// wait for an event, with a long safety net.
+func TestTTLFollowsWhatIsWatched(t *testing.T) {
+	cases := map[string]struct {
+		req  input
+		want time.Duration
+	}{
+		"ClaimReadsOnlyItsClusterIPAM": {
+			req:  input{xr: claimXR(k0rdentv1beta1.ProviderInCluster, "")},
+			want: TTLWatched,
+		},
+		"ClusterIPAMWithoutClusterReadsNothingElse": {
+			req:  input{xr: ipamXR(k0rdentv1beta1.ProviderInCluster, cidrNode)},
+			want: TTLWatched,
+		},
+		"ClusterIPAMFollowsItsClusterDeployment": {
+			req:  input{xr: ipamXR(k0rdentv1beta1.ProviderInCluster, cidrNode+withC1)},
+			want: TTLRequired,
+		},
+		"ClusterDeploymentFollowsTheClaimItNames": {
+			req:  input{xr: cdXR(vsphereTemplate, cdConfig("")+refClaim)},
+			want: TTLRequired,
+		},
+		"FatalIsRetriedSoon": {
+			req:  input{xr: ipamXR("nfs", cidrNode)},
+			want: TTLRequired,
+		},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			g := run(t, tc.req)
+			if got := g.rsp.GetMeta().GetTtl().AsDuration(); got != tc.want {
+				t.Errorf("TTL = %s, want %s", got, tc.want)
+			}
+		})
 	}
 }
