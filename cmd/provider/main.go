@@ -28,6 +28,7 @@ import (
 	"github.com/crossplane/crossplane-runtime/v2/pkg/ratelimiter"
 
 	"github.com/provider-ipam/provider-ipam/apis"
+	"github.com/provider-ipam/provider-ipam/internal/clients/infoblox"
 	ipamcontroller "github.com/provider-ipam/provider-ipam/internal/controller"
 	"github.com/provider-ipam/provider-ipam/internal/manager"
 )
@@ -64,6 +65,7 @@ func run() error {
 	zl := zap.New(zap.UseDevMode(*debug), zap.Level(zapLevel(*debug)))
 	ctrl.SetLogger(zl)
 	log := logging.NewLogrLogger(zl.WithName("provider-ipam"))
+	infoblox.RouteLibraryLogs(log)
 
 	cfg, err := ctrl.GetConfig()
 	if err != nil {

@@ -21,15 +21,19 @@ const MaxMessage = 4096
 
 // Message returns msg, or its first MaxMessage bytes (cut on a UTF-8
 // boundary) followed by a suffix saying how many were left out.
-func Message(msg string) string {
-	if len(msg) <= MaxMessage {
-		return msg
+func Message(msg string) string { return Cut(msg, MaxMessage) }
+
+// Cut returns s, or its first n bytes (cut on a UTF-8 boundary) followed
+// by a suffix saying how many were left out.
+func Cut(s string, n int) string {
+	if len(s) <= n {
+		return s
 	}
-	cut := MaxMessage
-	for cut > 0 && !utf8.RuneStart(msg[cut]) {
+	cut := n
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
 		cut--
 	}
-	return fmt.Sprintf("%s… (%d more bytes not shown)", msg[:cut], len(msg)-cut)
+	return fmt.Sprintf("%s… (%d more bytes not shown)", s[:cut], len(s)-cut)
 }
 
 // Error is err with its message bounded by Message. It unwraps to err, so
