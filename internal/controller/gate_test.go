@@ -8,18 +8,22 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/utils/ptr"
 	capiipamv1beta2 "sigs.k8s.io/cluster-api/api/ipam/v1beta2"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	xpv1 "github.com/crossplane/crossplane-runtime/v2/apis/common/v1"
 	"github.com/crossplane/crossplane-runtime/v2/pkg/meta"
+	"github.com/crossplane/crossplane-runtime/v2/pkg/reconciler/managed"
 
 	commonv1alpha1 "github.com/provider-ipam/provider-ipam/apis/common/v1alpha1"
 	inclusterv1alpha1 "github.com/provider-ipam/provider-ipam/apis/incluster/v1alpha1"
 	ipamv1alpha1 "github.com/provider-ipam/provider-ipam/apis/ipam/v1alpha1"
-	"github.com/provider-ipam/provider-ipam/internal/controller"
+	k0rdentv1beta1 "github.com/provider-ipam/provider-ipam/apis/k0rdent/v1beta1"
 	"github.com/provider-ipam/provider-ipam/internal/testenv"
 )
 
@@ -29,10 +33,10 @@ import (
 const reservationCRD = "incluster.ipam.provider-ipam.io_reservations.yaml"
 
 // TestKindsServedLater starts the provider on an API server that serves
-// neither the CAPI IPAM kinds nor the in-cluster Reservation, as a
-// safe-start install before activation does, then installs their CRDs: each
-// controller starts as its kinds are served, without a restart, and the
-// provider keeps running meanwhile.
+// neither the CAPI IPAM kinds, nor the in-cluster Reservation (as a
+// safe-start install before activation), nor k0rdent's ClusterIPAMClaim,
+// then installs their CRDs: each controller starts as its kinds are served,
+// without a restart, and goes through the global rate limiter.
 func TestKindsServedLater(t *testing.T) {
 	root, err := testenv.Root()
 	if err != nil {
@@ -67,7 +71,8 @@ func TestKindsServedLater(t *testing.T) {
 	}
 
 	ctx, cancel := context.WithCancel(context.Background())
-	done, err := env.StartManager(ctx, controller.Setup)
+	l := newLimiter()
+	done, err := env.StartManager(ctx, withLimiter(l))
 	if err != nil {
 		cancel()
 		t.Fatal(err)
@@ -141,4 +146,62 @@ func TestKindsServedLater(t *testing.T) {
 		}
 		return got.GetCondition(xpv1.TypeReady).Status == corev1.ConditionTrue && meta.GetExternalName(got) != "", nil
 	})
+
+	// configuration-provider-ipam's XRD arrives: the ClusterIPAMClaim
+	// controller records the ClusterIPAM composed for a claim.
+	if _, err := envtest.InstallCRDs(env.Config, envtest.CRDInstallOptions{CRDs: []*apiextensionsv1.CustomResourceDefinition{clusterIPAMClaimCRD()}}); err != nil {
+		t.Fatal(err)
+	}
+	c := &unstructured.Unstructured{}
+	c.SetGroupVersionKind(k0rdentv1beta1.ClusterIPAMClaimGVK)
+	c.SetNamespace(ns.Name)
+	c.SetName("cluster-a")
+	if err := unstructured.SetNestedSlice(c.Object, []any{map[string]any{
+		"apiVersion": k0rdentv1beta1.ClusterIPAMGVK.GroupVersion().String(), "kind": k0rdentv1beta1.ClusterIPAMGVK.Kind, "name": "cluster-a-x1",
+	}}, "spec", "crossplane", "resourceRefs"); err != nil {
+		t.Fatal(err)
+	}
+	if err := kube.Create(context.Background(), c); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, time.Minute, "spec.clusterIPAMRef recorded", func(ctx context.Context) (bool, error) {
+		got := &unstructured.Unstructured{}
+		got.SetGroupVersionKind(k0rdentv1beta1.ClusterIPAMClaimGVK)
+		if err := kube.Get(ctx, client.ObjectKeyFromObject(c), got); err != nil {
+			return false, err
+		}
+		ref, _, _ := unstructured.NestedString(got.Object, "spec", "clusterIPAMRef")
+		return ref == "cluster-a-x1", nil
+	})
+
+	for _, name := range []string{
+		managed.ControllerName(inclusterv1alpha1.ReservationGroupKind),
+		"ippool/" + ipamv1alpha1.Group,
+		"ipaddressclaim/" + ipamv1alpha1.Group,
+		"k0rdent/" + k0rdentv1beta1.ClusterIPAMClaimGVK.Kind,
+	} {
+		if !l.asked(name) {
+			t.Errorf("controller %s did not go through the global rate limiter", name)
+		}
+	}
+}
+
+// clusterIPAMClaimCRD stands in for the CRD Crossplane makes of
+// configuration-provider-ipam's XRD: the controller needs only the kind.
+func clusterIPAMClaimCRD() *apiextensionsv1.CustomResourceDefinition {
+	gvk := k0rdentv1beta1.ClusterIPAMClaimGVK
+	return &apiextensionsv1.CustomResourceDefinition{
+		ObjectMeta: metav1.ObjectMeta{Name: "clusteripamclaims." + gvk.Group},
+		Spec: apiextensionsv1.CustomResourceDefinitionSpec{
+			Group: gvk.Group,
+			Names: apiextensionsv1.CustomResourceDefinitionNames{Kind: gvk.Kind, ListKind: gvk.Kind + "List", Plural: "clusteripamclaims", Singular: "clusteripamclaim"},
+			Scope: apiextensionsv1.NamespaceScoped,
+			Versions: []apiextensionsv1.CustomResourceDefinitionVersion{{
+				Name: gvk.Version, Served: true, Storage: true,
+				Schema: &apiextensionsv1.CustomResourceValidation{OpenAPIV3Schema: &apiextensionsv1.JSONSchemaProps{
+					Type: "object", XPreserveUnknownFields: ptr.To(true),
+				}},
+			}},
+		},
+	}
 }
