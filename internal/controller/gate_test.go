@@ -60,31 +60,9 @@ func TestKindsServedLater(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	env, err := testenv.StartCRDs(base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = env.Stop() })
-	kube, err := client.New(env.Config, client.Options{Scheme: env.Scheme})
-	if err != nil {
-		t.Fatal(err)
-	}
-
-	ctx, cancel := context.WithCancel(context.Background())
+	env, kube := startEnv(t, base)
 	l := newLimiter()
-	done, err := env.StartManager(ctx, withLimiter(l))
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	// A manager that stopped early (a controller whose kind is not served
-	// fails to sync and stops it) reports its error here.
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("provider stopped with error: %v", err)
-		}
-	})
+	startProvider(t, env, l)
 
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "gate-"}}
 	if err := kube.Create(context.Background(), ns); err != nil {

@@ -3,6 +3,7 @@ package controller_test
 import (
 	"context"
 	"net/http"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -56,12 +57,43 @@ func (l *limiter) asked(name string) bool {
 	return false
 }
 
-// withLimiter is controller.Setup with l as the global rate limiter.
-func withLimiter(l *limiter) testenv.SetupFunc {
-	return func(ctx context.Context, mgr ctrl.Manager, o xpcontroller.Options) error {
+// startEnv runs an API server with the CRDs of crdDirs until the test
+// ends, and a client of it.
+func startEnv(t *testing.T, crdDirs ...string) (*testenv.Env, client.Client) {
+	t.Helper()
+	env, err := testenv.StartCRDs(crdDirs...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = env.Stop() })
+	kube, err := client.New(env.Config, client.Options{Scheme: env.Scheme})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return env, kube
+}
+
+// startProvider runs the provider's controllers on env until the test
+// ends, with l as their global rate limiter. A manager that stopped early
+// (as one does when a controller watches a kind that is not served) fails
+// the test with its error.
+func startProvider(t *testing.T, env *testenv.Env, l *limiter) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done, err := env.StartManager(ctx, func(ctx context.Context, mgr ctrl.Manager, o xpcontroller.Options) error {
 		o.GlobalRateLimiter = l
 		return controller.Setup(ctx, mgr, o)
+	})
+	if err != nil {
+		cancel()
+		t.Fatal(err)
 	}
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("provider stopped with error: %v", err)
+		}
+	})
 }
 
 type roundTripper func(*http.Request) (*http.Response, error)
@@ -74,15 +106,11 @@ func (f roundTripper) RoundTrip(r *http.Request) (*http.Response, error) { retur
 // never holds another tenant's. Its Infoblox controllers go through the
 // global rate limiter.
 func TestOnlyReferencedSecretsRead(t *testing.T) {
-	env, err := testenv.Start()
+	root, err := testenv.Root()
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = env.Stop() })
-	kube, err := client.New(env.Config, client.Options{Scheme: env.Scheme})
-	if err != nil {
-		t.Fatal(err)
-	}
+	env, kube := startEnv(t, filepath.Join(root, "package", "crds"))
 
 	// Every request of the provider's on Secrets.
 	var (
@@ -100,20 +128,8 @@ func TestOnlyReferencedSecretsRead(t *testing.T) {
 			return next.RoundTrip(r)
 		})
 	})
-	provider := &testenv.Env{Environment: env.Environment, Config: cfg, Scheme: env.Scheme}
 	l := newLimiter()
-	ctx, cancel := context.WithCancel(context.Background())
-	done, err := provider.StartManager(ctx, withLimiter(l))
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("provider stopped with error: %v", err)
-		}
-	})
+	startProvider(t, &testenv.Env{Environment: env.Environment, Config: cfg, Scheme: env.Scheme}, l)
 
 	const user, password = "ipam", "Corr3ct-Horse-Battery"
 	srv := wapisim.NewTestServer(t, wapisim.Config{Username: user, Password: password})
