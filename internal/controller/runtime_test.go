@@ -195,8 +195,10 @@ func TestOnlyReferencedSecretsRead(t *testing.T) {
 		managed.ControllerName(infobloxv1alpha1.ReservationGroupKind),
 		providerconfig.ControllerName(infobloxv1alpha1.ProviderConfigGroupKind),
 	} {
-		if !l.asked(name) {
-			t.Errorf("controller %s did not go through the global rate limiter", name)
-		}
+		// A controller reconciles its objects soon after their creation,
+		// not necessarily before the assertions above hold.
+		testenv.Eventually(t, 30*time.Second, "controller "+name+" through the global rate limiter", func(context.Context) (bool, error) {
+			return l.asked(name), nil
+		})
 	}
 }
