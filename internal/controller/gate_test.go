@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -27,32 +28,39 @@ import (
 	"github.com/provider-ipam/provider-ipam/internal/testenv"
 )
 
-// reservationCRD is the in-cluster Reservation's CRD: a managed kind, which
-// Crossplane creates only once a ManagedResourceActivationPolicy activates
-// it.
-const reservationCRD = "incluster.ipam.provider-ipam.io_reservations.yaml"
+// Crossplane installs a safe-start provider's ProviderConfig kinds at
+// once, and the CRDs of every other kind of its package (Crossplane takes
+// them all for managed resources) only once a
+// ManagedResourceActivationPolicy activates them.
+const (
+	allocationCRD  = "incluster.ipam.provider-ipam.io_allocations.yaml"
+	ippoolCRD      = "ipam.provider-ipam.io_ippools.yaml"
+	reservationCRD = "incluster.ipam.provider-ipam.io_reservations.yaml"
+)
 
 // TestKindsServedLater starts the provider on an API server that serves
-// neither the CAPI IPAM kinds, nor the in-cluster Reservation (as a
-// safe-start install before activation), nor k0rdent's ClusterIPAMClaim,
-// then installs their CRDs: each controller starts as its kinds are served,
-// without a restart, and goes through the global rate limiter.
+// only its ProviderConfig kinds, as a safe-start install before
+// activation does, and then installs the CRDs of the rest: the CAPI IPAM
+// kinds with the IPPool and Allocation, then the in-cluster Reservation,
+// then k0rdent's ClusterIPAMClaim (the Infoblox Reservation never). Each
+// controller starts as its kinds are served, without a restart, and goes
+// through the global rate limiter.
 func TestKindsServedLater(t *testing.T) {
 	root, err := testenv.Root()
 	if err != nil {
 		t.Fatal(err)
 	}
-	// provider-ipam's CRDs less the managed Reservation.
+	crds := filepath.Join(root, "package", "crds")
 	base := t.TempDir()
-	entries, err := os.ReadDir(filepath.Join(root, "package", "crds"))
+	entries, err := os.ReadDir(crds)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, e := range entries {
-		if e.Name() == reservationCRD {
+		if !strings.Contains(e.Name(), "providerconfig") {
 			continue
 		}
-		b, err := os.ReadFile(filepath.Join(root, "package", "crds", e.Name()))
+		b, err := os.ReadFile(filepath.Join(crds, e.Name()))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -69,13 +77,16 @@ func TestKindsServedLater(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// The CAPI IPAM kinds arrive: a claim on a pool is bound.
+	// The CAPI IPAM kinds arrive, and IPPool and Allocation are activated:
+	// a claim on a pool is bound.
 	capi, err := testenv.CAPICRDDir()
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = os.RemoveAll(capi) })
-	if _, err := envtest.InstallCRDs(env.Config, envtest.CRDInstallOptions{Paths: []string{capi}, ErrorIfPathMissing: true}); err != nil {
+	if _, err := envtest.InstallCRDs(env.Config, envtest.CRDInstallOptions{
+		Paths: []string{capi, filepath.Join(crds, allocationCRD), filepath.Join(crds, ippoolCRD)}, ErrorIfPathMissing: true,
+	}); err != nil {
 		t.Fatal(err)
 	}
 	pool := &ipamv1alpha1.IPPool{
@@ -102,9 +113,9 @@ func TestKindsServedLater(t *testing.T) {
 		return c.Status.AddressRef.Name != "", nil
 	})
 
-	// The managed Reservation kind is activated: a Reservation is Ready.
+	// The in-cluster Reservation is activated: a Reservation is Ready.
 	if _, err := envtest.InstallCRDs(env.Config, envtest.CRDInstallOptions{
-		Paths: []string{filepath.Join(root, "package", "crds", reservationCRD)}, ErrorIfPathMissing: true,
+		Paths: []string{filepath.Join(crds, reservationCRD)}, ErrorIfPathMissing: true,
 	}); err != nil {
 		t.Fatal(err)
 	}
