@@ -3,9 +3,12 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"os"
+	"strconv"
+	"strings"
 	"time"
 
 	"go.uber.org/zap/zapcore"
@@ -25,7 +28,9 @@ import (
 	"github.com/crossplane/crossplane-runtime/v2/pkg/ratelimiter"
 
 	"github.com/provider-ipam/provider-ipam/apis"
+	"github.com/provider-ipam/provider-ipam/internal/clients/infoblox"
 	ipamcontroller "github.com/provider-ipam/provider-ipam/internal/controller"
+	"github.com/provider-ipam/provider-ipam/internal/manager"
 )
 
 func main() {
@@ -36,21 +41,31 @@ func main() {
 }
 
 func run() error {
+	ns := podNamespace(os.Getenv, os.ReadFile)
+	electDefault, err := leaderElectionDefault(os.Getenv, ns)
+	if err != nil {
+		return err
+	}
 	var (
 		debug          = flag.Bool("debug", false, "Log at debug level.")
 		syncInterval   = flag.Duration("sync", time.Hour, "How often every resource is re-read from the API server.")
 		pollInterval   = flag.Duration("poll", 10*time.Minute, "How often each managed resource is checked against its backend.")
-		leaderElection = flag.Bool("leader-election", false, "Elect a leader among replicas: needed with more than one replica (the ledger is safe with several active replicas; the sweep of in-use marks a crash left assumes one).")
+		leaderElection = flag.Bool("leader-election", electDefault, "Elect a leader among replicas, so that one reconciles. Default: LEADER_ELECTION if set, else on when running in a pod (POD_NAMESPACE or a service account namespace), off otherwise.")
+		electionNS     = flag.String("leader-election-namespace", ns, "Namespace of the leader election Lease. Default: the pod's namespace.")
 		maxReconcile   = flag.Int("max-reconcile-rate", 20, "Reconciles per second across all controllers, and concurrent reconciles per controller.")
 		metricsAddr    = flag.String("metrics-bind-address", ":8080", "Where to serve Prometheus metrics (0 to disable).")
 		probeAddr      = flag.String("health-probe-bind-address", ":8081", "Where to serve health probes (0 to disable).")
 		pprofAddr      = flag.String("pprof-bind-address", "", "Where to serve Go's pprof profiles (empty to disable, the default).")
 	)
 	flag.Parse()
+	if err := checkFlags(*leaderElection, *electionNS, *maxReconcile); err != nil {
+		return err
+	}
 
 	zl := zap.New(zap.UseDevMode(*debug), zap.Level(zapLevel(*debug)))
 	ctrl.SetLogger(zl)
 	log := logging.NewLogrLogger(zl.WithName("provider-ipam"))
+	infoblox.RouteLibraryLogs(log)
 
 	cfg, err := ctrl.GetConfig()
 	if err != nil {
@@ -65,9 +80,15 @@ func run() error {
 	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                     scheme,
+		Client:                     manager.ClientOptions(),
 		LeaderElection:             *leaderElection,
 		LeaderElectionID:           "crossplane-leader-election-provider-ipam",
+		LeaderElectionNamespace:    *electionNS,
 		LeaderElectionResourceLock: "leases",
+		// run returns, and the process exits, as soon as the manager has
+		// stopped: handing the Lease over at once is safe, and a rolling
+		// update's new pod takes over without waiting for it to expire.
+		LeaderElectionReleaseOnCancel: true,
 		// Managed fields are a large part of the small objects the ledger
 		// watches by the hundred thousand, and nothing reads them.
 		Cache:                  cache.Options{SyncPeriod: syncInterval, DefaultTransform: cache.TransformStripManagedFields()},
@@ -103,7 +124,7 @@ func run() error {
 	if err := ipamcontroller.Setup(ctx, mgr, o); err != nil {
 		return fmt.Errorf("cannot set up controllers: %w", err)
 	}
-	log.Info("Starting", "sync-interval", syncInterval.String(), "poll-interval", pollInterval.String(), "max-reconcile-rate", *maxReconcile)
+	log.Info("Starting", "sync-interval", syncInterval.String(), "poll-interval", pollInterval.String(), "max-reconcile-rate", *maxReconcile, "leader-election", *leaderElection)
 	return mgr.Start(ctx)
 }
 
@@ -112,4 +133,49 @@ func zapLevel(debug bool) zapcore.Level {
 		return zapcore.DebugLevel
 	}
 	return zapcore.InfoLevel
+}
+
+// serviceAccountNamespace is where Kubernetes tells a pod its namespace.
+const serviceAccountNamespace = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
+
+// podNamespace is the namespace of the pod the provider runs in, "" outside
+// a pod. Crossplane's provider Deployments set POD_NAMESPACE.
+func podNamespace(getenv func(string) string, readFile func(string) ([]byte, error)) string {
+	if ns := getenv("POD_NAMESPACE"); ns != "" {
+		return ns
+	}
+	b, err := readFile(serviceAccountNamespace)
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(b))
+}
+
+// leaderElectionDefault is --leader-election's default: LEADER_ELECTION if
+// set, else on in a pod (namespace not empty). Crossplane tells a provider
+// nothing of how many replicas its DeploymentRuntimeConfig asks for, so
+// the provider cannot elect a leader only when there are several. With one
+// replica, electing costs a Lease renewal every few seconds, and a
+// replacement after a crash waits for the Lease to expire (15 seconds).
+func leaderElectionDefault(getenv func(string) string, namespace string) (bool, error) {
+	if v := getenv("LEADER_ELECTION"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return false, fmt.Errorf("LEADER_ELECTION=%q is not true or false", v)
+		}
+		return b, nil
+	}
+	return namespace != "", nil
+}
+
+// checkFlags refuses flags the manager would take and then misbehave on: a
+// Lease with no namespace, a rate that lets nothing through.
+func checkFlags(leaderElection bool, namespace string, maxReconcileRate int) error {
+	if leaderElection && namespace == "" {
+		return errors.New("--leader-election needs --leader-election-namespace outside a pod")
+	}
+	if maxReconcileRate < 1 {
+		return fmt.Errorf("--max-reconcile-rate must be at least 1, not %d", maxReconcileRate)
+	}
+	return nil
 }

@@ -5,31 +5,115 @@ import (
 	"context"
 	"fmt"
 
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	clusterv1 "sigs.k8s.io/cluster-api/api/core/v1beta2"
+	capiipamv1beta2 "sigs.k8s.io/cluster-api/api/ipam/v1beta2"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
 
 	"github.com/crossplane/crossplane-runtime/v2/pkg/controller"
+	"github.com/crossplane/crossplane-runtime/v2/pkg/gate"
+	"github.com/crossplane/crossplane-runtime/v2/pkg/reconciler/customresourcesgate"
 
+	inclusterv1alpha1 "github.com/provider-ipam/provider-ipam/apis/incluster/v1alpha1"
+	infobloxv1alpha1 "github.com/provider-ipam/provider-ipam/apis/infoblox/v1alpha1"
+	ipamv1alpha1 "github.com/provider-ipam/provider-ipam/apis/ipam/v1alpha1"
+	k0rdentv1beta1 "github.com/provider-ipam/provider-ipam/apis/k0rdent/v1beta1"
 	"github.com/provider-ipam/provider-ipam/internal/clients/incluster"
 	"github.com/provider-ipam/provider-ipam/internal/controller/incluster/reservation"
-	"github.com/provider-ipam/provider-ipam/internal/controller/infoblox"
+	"github.com/provider-ipam/provider-ipam/internal/controller/infoblox/config"
+	infobloxreservation "github.com/provider-ipam/provider-ipam/internal/controller/infoblox/reservation"
 	"github.com/provider-ipam/provider-ipam/internal/controller/ipam"
 	"github.com/provider-ipam/provider-ipam/internal/controller/k0rdent/clusteripamclaim"
 )
 
-// Setup adds every controller to mgr. It must run before mgr starts.
+// Setup adds every controller to mgr, each started only once the CRDs of
+// the kinds it watches are established and serve the version it uses
+// (Crossplane's safe-start: a managed kind's CRD exists only once a
+// ManagedResourceActivationPolicy activates it, and the CAPI IPAM and
+// k0rdent kinds may be installed at any time). A watch on a kind the API
+// server does not serve would never sync and would stop the whole
+// provider. It must run before mgr starts.
 func Setup(ctx context.Context, mgr ctrl.Manager, o controller.Options) error {
-	l, err := incluster.New(ctx, mgr.GetClient(), mgr.GetAPIReader(), mgr.GetCache())
-	if err != nil {
-		return fmt.Errorf("cannot set up the in-cluster ledger: %w", err)
+	// Registered now, while nothing reads the scheme: the gated setups run
+	// while the manager's caches and clients use it.
+	for _, add := range []struct {
+		gvk schema.GroupVersionKind
+		add func(*runtime.Scheme) error
+	}{
+		{apiextensionsv1.SchemeGroupVersion.WithKind("CustomResourceDefinition"), apiextensionsv1.AddToScheme},
+		{capiipamv1beta2.GroupVersion.WithKind("IPAddressClaim"), capiipamv1beta2.AddToScheme},
+		{clusterv1.GroupVersion.WithKind("Cluster"), clusterv1.AddToScheme},
+	} {
+		if mgr.GetScheme().Recognizes(add.gvk) {
+			continue
+		}
+		if err := add.add(mgr.GetScheme()); err != nil {
+			return fmt.Errorf("cannot register %s: %w", add.gvk.GroupVersion(), err)
+		}
 	}
-	if err := reservation.Setup(mgr, o, l); err != nil {
+
+	g := new(gate.Gate[schema.GroupVersionKind])
+	o.Gate = g
+	if err := customresourcesgate.Setup(mgr, controller.Options{Gate: g, Logger: o.Logger, MaxConcurrentReconciles: 1}); err != nil {
+		return fmt.Errorf("cannot set up the CRD gate: %w", err)
+	}
+	// A gated setup runs in its own goroutine, possibly long after mgr
+	// started. Its failure stops the manager, so the provider restarts and
+	// tries again rather than running without that controller.
+	failed := make(chan error, 16)
+	if err := mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
+		select {
+		case err := <-failed:
+			return err
+		case <-ctx.Done():
+			return nil
+		}
+	})); err != nil {
 		return err
 	}
-	if err := infoblox.Setup(mgr, o); err != nil {
-		return err
+	gated := func(what string, setup func() error, kinds ...schema.GroupVersionKind) {
+		g.Register(func() {
+			o.Logger.Info("Starting controller: its kinds are served", "controller", what)
+			if err := setup(); err != nil {
+				select {
+				case failed <- fmt.Errorf("cannot set up %s: %w", what, err):
+				default:
+				}
+			}
+		}, kinds...)
 	}
-	if err := ipam.Setup(ctx, mgr, o, l); err != nil {
-		return err
-	}
-	return clusteripamclaim.Setup(ctx, mgr, o)
+
+	// The ledger of Allocations serves the in-cluster Reservations and the
+	// pools: both start once it has its informer.
+	gated("the in-cluster ledger", func() error {
+		l, err := incluster.New(ctx, mgr.GetClient(), mgr.GetAPIReader(), mgr.GetCache())
+		if err != nil {
+			return err
+		}
+		gated("in-cluster Reservations", func() error { return reservation.Setup(mgr, o, l) },
+			inclusterv1alpha1.ReservationGroupVersionKind)
+		// The IPPool controller also watches both kinds of Reservation,
+		// each once it is served (o.Gate): a pool may draw from either.
+		gated("IPPools and IPAddressClaims", func() error { return ipam.Setup(ctx, mgr, o, l) },
+			ipamv1alpha1.IPPoolGroupVersionKind,
+			capiipamv1beta2.GroupVersion.WithKind("IPAddressClaim"),
+			capiipamv1beta2.GroupVersion.WithKind("IPAddress"))
+		return nil
+	}, inclusterv1alpha1.AllocationGroupVersionKind)
+
+	gated("Infoblox ProviderConfigs", func() error { return config.Setup(mgr, o) },
+		infobloxv1alpha1.ProviderConfigGroupVersionKind,
+		infobloxv1alpha1.ClusterProviderConfigGroupVersionKind,
+		infobloxv1alpha1.ProviderConfigUsageGroupVersionKind)
+	gated("Infoblox Reservations", func() error { return infobloxreservation.Setup(mgr, o) },
+		infobloxv1alpha1.ReservationGroupVersionKind,
+		infobloxv1alpha1.ProviderConfigGroupVersionKind,
+		infobloxv1alpha1.ClusterProviderConfigGroupVersionKind,
+		infobloxv1alpha1.ProviderConfigUsageGroupVersionKind)
+	gated("k0rdent ClusterIPAMClaims", func() error { return clusteripamclaim.Setup(mgr, o) },
+		k0rdentv1beta1.ClusterIPAMClaimGVK)
+	return nil
 }

@@ -91,7 +91,7 @@ func ParseSpace(s SpaceSpec) (Space, error) {
 		if err := checkOverlaps(s.IPAddresses, ranges); err != nil {
 			return Space{}, err
 		}
-		sp.desc = "[" + strings.Join(s.IPAddresses, ",") + "]"
+		sp.desc = describeList(s.IPAddresses)
 	}
 	bitLen := ranges[0].From().BitLen()
 
@@ -280,3 +280,17 @@ func (s Space) Why(a netip.Addr) string {
 }
 
 func (s Space) String() string { return s.desc }
+
+// describedEntries is how many entries of an ipAddresses list its
+// description shows: every message naming a space carries it, and a list
+// of a thousand ranges would swamp the numbers that follow it.
+const describedEntries = 8
+
+// describeList describes an ipAddresses list by its first entries and how
+// many more there are.
+func describeList(entries []string) string {
+	if len(entries) <= describedEntries {
+		return "[" + strings.Join(entries, ",") + "]"
+	}
+	return fmt.Sprintf("[%s,… %d more entries]", strings.Join(entries[:describedEntries], ","), len(entries)-describedEntries)
+}

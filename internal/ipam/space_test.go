@@ -2,6 +2,7 @@ package ipam
 
 import (
 	"errors"
+	"fmt"
 	"math"
 	"net/netip"
 	"strings"
@@ -288,6 +289,26 @@ func TestSpaceContainsBoundaries(t *testing.T) {
 	l := mustSpace(t, SpaceSpec{IPAddresses: []string{"192.0.2.10-192.0.2.20", "192.0.2.30"}})
 	if got := l.String(); got != "[192.0.2.10-192.0.2.20,192.0.2.30]" {
 		t.Errorf("String() = %q", got)
+	}
+}
+
+// TestLongListDescribed: a space of the most entries the API admits (1024
+// IPv6 ranges) is described in a line, so that the exhausted message built
+// on it keeps its numbers and stays far below the API's limit of a
+// condition message.
+func TestLongListDescribed(t *testing.T) {
+	entries := make([]string, 1024)
+	for i := range entries {
+		entries[i] = fmt.Sprintf("2001:db8:%x::10-2001:db8:%x::ffff:ffff:ffff", i, i)
+	}
+	sp := mustSpace(t, SpaceSpec{IPAddresses: entries})
+	want := "[" + strings.Join(entries[:8], ",") + ",… 1016 more entries]"
+	if got := sp.String(); got != want {
+		t.Errorf("String() = %q, want %q", got, want)
+	}
+	msg := (&ExhaustedError{Space: sp.String(), Usable: sp.Size(), Held: sp.Size(), Requested: 1}).Error()
+	if len(msg) > 1024 || !strings.HasSuffix(msg, "1 requested, "+fmt.Sprint(sp.Size())+" usable, "+fmt.Sprint(sp.Size())+" already held, 0 free") {
+		t.Errorf("exhausted message of %d bytes: %q", len(msg), msg)
 	}
 }
 

@@ -136,6 +136,19 @@ func (p *Plane) installPackages(ctx context.Context, providerArgs []string) erro
 		return err
 	}
 
+	// The provider is a safe-start provider: its managed kinds' CRDs exist
+	// only once a policy activates them. The example policy, as a platform
+	// team without Crossplane's default policy would apply it.
+	mrap, err := ReadObjects(filepath.Join(p.root, "examples", "crossplane", "managedresourceactivationpolicy.yaml"))
+	if err != nil {
+		return err
+	}
+	for _, o := range mrap {
+		if err := p.Kube.Create(ctx, o); client.IgnoreAlreadyExists(err) != nil {
+			return fmt.Errorf("cannot create the ManagedResourceActivationPolicy: %w", err)
+		}
+	}
+
 	cfg := &unstructured.Unstructured{Object: map[string]any{
 		"apiVersion": "pkg.crossplane.io/v1",
 		"kind":       "Configuration",
@@ -302,8 +315,9 @@ func (p *Plane) runProviderRevisions(ctx context.Context, args []string, ready *
 		if *ready == "" {
 			// Crossplane turns the managed resources' CRDs into
 			// ManagedResourceDefinitions and creates the CRDs from them
-			// after the revision is healthy; the provider's controllers
-			// watch them from the start.
+			// after the revision is healthy, as the activation policy
+			// allows. The provider would start each controller as its
+			// kind arrives; waiting for all checks the policy took.
 			if served, err := p.providerCRDsEstablished(ctx); err != nil || !served {
 				return err
 			}

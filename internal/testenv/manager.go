@@ -17,6 +17,8 @@ import (
 	"github.com/crossplane/crossplane-runtime/v2/pkg/feature"
 	"github.com/crossplane/crossplane-runtime/v2/pkg/logging"
 	"github.com/crossplane/crossplane-runtime/v2/pkg/ratelimiter"
+
+	"github.com/provider-ipam/provider-ipam/internal/manager"
 )
 
 // SetupFunc adds controllers to a manager, as internal/controller.Setup does.
@@ -27,6 +29,7 @@ type SetupFunc func(ctx context.Context, mgr ctrl.Manager, o controller.Options)
 func (e *Env) StartManager(ctx context.Context, setup SetupFunc) (<-chan error, error) {
 	mgr, err := ctrl.NewManager(e.Config, ctrl.Options{
 		Scheme:                 e.Scheme,
+		Client:                 manager.ClientOptions(),
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",
 		Controller: config.Controller{

@@ -24,12 +24,14 @@ import (
 	"github.com/crossplane/crossplane-runtime/v2/pkg/controller"
 	"github.com/crossplane/crossplane-runtime/v2/pkg/event"
 	"github.com/crossplane/crossplane-runtime/v2/pkg/meta"
+	"github.com/crossplane/crossplane-runtime/v2/pkg/ratelimiter"
 	"github.com/crossplane/crossplane-runtime/v2/pkg/reconciler/managed"
 	"github.com/crossplane/crossplane-runtime/v2/pkg/resource"
 
 	commonv1alpha1 "github.com/provider-ipam/provider-ipam/apis/common/v1alpha1"
 	"github.com/provider-ipam/provider-ipam/apis/incluster/v1alpha1"
 	"github.com/provider-ipam/provider-ipam/internal/clients/incluster"
+	"github.com/provider-ipam/provider-ipam/internal/conditions"
 	"github.com/provider-ipam/provider-ipam/internal/ipam"
 )
 
@@ -58,7 +60,7 @@ func Setup(mgr ctrl.Manager, o controller.Options, l *incluster.Ledger) error {
 	name := managed.ControllerName(v1alpha1.ReservationGroupKind)
 	r := managed.NewReconciler(mgr,
 		resource.ManagedKind(v1alpha1.ReservationGroupVersionKind),
-		managed.WithExternalConnector(&connector{ledger: l, kube: mgr.GetClient()}),
+		managed.WithExternalConnector(conditions.Connector(&connector{ledger: l, kube: mgr.GetClient()})),
 		managed.WithLogger(o.Logger.WithValues("controller", name)),
 		managed.WithRecorder(event.NewAPIRecorder(mgr.GetEventRecorderFor(name))), //nolint:staticcheck // crossplane-runtime's recorder takes the legacy interface.
 		managed.WithPollInterval(o.PollInterval),
@@ -92,7 +94,7 @@ func Setup(mgr ctrl.Manager, o controller.Options, l *incluster.Ledger) error {
 					!slices.Contains(e.ObjectNew.GetFinalizers(), commonv1alpha1.FinalizerInUse)
 			},
 		})).
-		Complete(r)
+		Complete(ratelimiter.NewReconciler(name, r, o.GlobalRateLimiter))
 }
 
 // holder is the Reservation holding an Allocation.

@@ -17,12 +17,14 @@ import (
 	"github.com/crossplane/crossplane-runtime/v2/pkg/controller"
 	"github.com/crossplane/crossplane-runtime/v2/pkg/event"
 	"github.com/crossplane/crossplane-runtime/v2/pkg/meta"
+	"github.com/crossplane/crossplane-runtime/v2/pkg/ratelimiter"
 	"github.com/crossplane/crossplane-runtime/v2/pkg/reconciler/managed"
 	"github.com/crossplane/crossplane-runtime/v2/pkg/resource"
 
 	commonv1alpha1 "github.com/provider-ipam/provider-ipam/apis/common/v1alpha1"
 	"github.com/provider-ipam/provider-ipam/apis/infoblox/v1alpha1"
 	"github.com/provider-ipam/provider-ipam/internal/clients/infoblox"
+	"github.com/provider-ipam/provider-ipam/internal/conditions"
 )
 
 const (
@@ -51,11 +53,11 @@ func Setup(mgr ctrl.Manager, o controller.Options) error {
 	name := managed.ControllerName(v1alpha1.ReservationGroupKind)
 	r := managed.NewReconciler(mgr,
 		resource.ManagedKind(v1alpha1.ReservationGroupVersionKind),
-		managed.WithExternalConnector(&connector{
+		managed.WithExternalConnector(conditions.Connector(&connector{
 			kube:    mgr.GetClient(),
 			usage:   resource.NewProviderConfigUsageTracker(mgr.GetClient(), &v1alpha1.ProviderConfigUsage{}),
 			clients: &clientCache{},
-		}),
+		})),
 		managed.WithLogger(o.Logger.WithValues("controller", name)),
 		managed.WithRecorder(event.NewAPIRecorder(mgr.GetEventRecorderFor(name))), //nolint:staticcheck // crossplane-runtime's recorder takes the legacy interface.
 		managed.WithPollInterval(o.PollInterval),
@@ -79,7 +81,7 @@ func Setup(mgr ctrl.Manager, o controller.Options) error {
 		Named(name).
 		WithOptions(o.ForControllerRuntime()).
 		For(&v1alpha1.Reservation{}).
-		Complete(r)
+		Complete(ratelimiter.NewReconciler(name, r, o.GlobalRateLimiter))
 }
 
 type connector struct {

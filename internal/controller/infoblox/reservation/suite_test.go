@@ -20,7 +20,8 @@ import (
 	"github.com/crossplane/crossplane-runtime/v2/pkg/meta"
 
 	"github.com/provider-ipam/provider-ipam/apis/infoblox/v1alpha1"
-	"github.com/provider-ipam/provider-ipam/internal/controller/infoblox"
+	"github.com/provider-ipam/provider-ipam/internal/controller/infoblox/config"
+	infobloxreservation "github.com/provider-ipam/provider-ipam/internal/controller/infoblox/reservation"
 	"github.com/provider-ipam/provider-ipam/internal/testenv"
 	"github.com/provider-ipam/provider-ipam/internal/wapisim"
 )
@@ -73,7 +74,10 @@ func run(m *testing.M) int {
 // startProvider runs the Infoblox controllers as the provider would.
 func startProvider(ctx context.Context) (<-chan error, error) {
 	return env.StartManager(ctx, func(_ context.Context, mgr ctrl.Manager, o controller.Options) error {
-		return infoblox.Setup(mgr, o)
+		if err := config.Setup(mgr, o); err != nil {
+			return err
+		}
+		return infobloxreservation.Setup(mgr, o)
 	})
 }
 

@@ -44,10 +44,12 @@ import (
 
 	"github.com/crossplane/crossplane-runtime/v2/pkg/controller"
 	"github.com/crossplane/crossplane-runtime/v2/pkg/logging"
+	"github.com/crossplane/crossplane-runtime/v2/pkg/ratelimiter"
 
 	inclusterv1alpha1 "github.com/provider-ipam/provider-ipam/apis/incluster/v1alpha1"
 	"github.com/provider-ipam/provider-ipam/apis/ipam/v1alpha1"
 	"github.com/provider-ipam/provider-ipam/internal/clients/incluster"
+	"github.com/provider-ipam/provider-ipam/internal/conditions"
 	"github.com/provider-ipam/provider-ipam/internal/controller/ipam/pool"
 	"github.com/provider-ipam/provider-ipam/internal/ipam"
 )
@@ -122,7 +124,7 @@ func Setup(mgr ctrl.Manager, o controller.Options, l *incluster.Ledger, guards *
 			},
 		}).
 		WatchesRawSource(source.Channel(w.events, &handler.EnqueueRequestForObject{})).
-		Complete(r)
+		Complete(ratelimiter.NewReconciler(name, r, o.GlobalRateLimiter))
 }
 
 // Reconciler reconciles one IPAddressClaim.
@@ -421,7 +423,7 @@ func (r *Reconciler) setReady(ctx context.Context, c *capiipamv1beta2.IPAddressC
 	want := c.DeepCopy()
 	cond := metav1.Condition{
 		Type: capiipamv1beta2.IPAddressClaimReadyCondition, Status: metav1.ConditionFalse,
-		Reason: reason, Message: msg, ObservedGeneration: c.Generation,
+		Reason: reason, Message: conditions.Message(msg), ObservedGeneration: c.Generation,
 	}
 	if addr != nil {
 		want.Status.AddressRef.Name = addr.Name

@@ -31,14 +31,17 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	"github.com/crossplane/crossplane-runtime/v2/pkg/controller"
 	"github.com/crossplane/crossplane-runtime/v2/pkg/logging"
+	"github.com/crossplane/crossplane-runtime/v2/pkg/ratelimiter"
 
 	inclusterv1alpha1 "github.com/provider-ipam/provider-ipam/apis/incluster/v1alpha1"
 	infobloxv1alpha1 "github.com/provider-ipam/provider-ipam/apis/infoblox/v1alpha1"
 	"github.com/provider-ipam/provider-ipam/apis/ipam/v1alpha1"
 	"github.com/provider-ipam/provider-ipam/internal/clients/incluster"
+	"github.com/provider-ipam/provider-ipam/internal/conditions"
 	"github.com/provider-ipam/provider-ipam/internal/controller/ipam/pool"
 	"github.com/provider-ipam/provider-ipam/internal/ipam"
 )
@@ -60,7 +63,7 @@ const (
 const debounce = time.Second
 
 // Setup adds a controller that reconciles IPPools. The pool indexes must be
-// registered (pool.SetupIndexes).
+// registered (pool.SetupIndexes), and o.Gate must be fed by the CRD gate.
 func Setup(mgr ctrl.Manager, o controller.Options, l *incluster.Ledger, guards *pool.Guards) error {
 	name := "ippool/" + v1alpha1.Group
 	r := &Reconciler{
@@ -97,18 +100,29 @@ func Setup(mgr ctrl.Manager, o controller.Options, l *incluster.Ledger, guards *
 				later(ctx, e.Object, q)
 			},
 		})
+	c, err := b.Build(ratelimiter.NewReconciler(name, r, o.GlobalRateLimiter))
+	if err != nil {
+		return err
+	}
 	// A reservation going away makes its pools unavailable at once. Whole
 	// objects, from the informers the Reservation controllers share: the
 	// pool reads them from there, and a separate metadata watch could run
-	// ahead of what it reads.
-	for _, o := range []client.Object{&inclusterv1alpha1.Reservation{}, &infobloxv1alpha1.Reservation{}} {
-		gk := inclusterv1alpha1.ReservationGroupVersionKind.GroupKind()
-		if _, ok := o.(*infobloxv1alpha1.Reservation); ok {
-			gk = infobloxv1alpha1.ReservationGroupVersionKind.GroupKind()
-		}
-		b = b.Watches(o, handler.EnqueueRequestsFromMapFunc(r.reservationToPools(gk)))
+	// ahead of what it reads. Each kind is watched once it is served
+	// (o.Gate): either may be inactive, and a pool of the other works.
+	for _, w := range []struct {
+		obj client.Object
+		gvk schema.GroupVersionKind
+	}{
+		{&inclusterv1alpha1.Reservation{}, inclusterv1alpha1.ReservationGroupVersionKind},
+		{&infobloxv1alpha1.Reservation{}, infobloxv1alpha1.ReservationGroupVersionKind},
+	} {
+		o.Gate.Register(func() {
+			if err := c.Watch(source.Kind(mgr.GetCache(), w.obj, handler.EnqueueRequestsFromMapFunc(r.reservationToPools(w.gvk.GroupKind())))); err != nil {
+				r.log.Info("Cannot watch Reservations: pools learn of their going away at their next poll", "kind", w.gvk.GroupKind().String(), "error", err)
+			}
+		}, w.gvk)
 	}
-	return b.Complete(r)
+	return nil
 }
 
 // specOrMetaChanged reports whether an update changed more than a pool's
@@ -468,6 +482,7 @@ func setStatus(p *v1alpha1.IPPool, addrs []capiipamv1beta2.IPAddress, cooling []
 	case problem != nil:
 		cond.Status, cond.Reason, cond.Message = metav1.ConditionFalse, v1alpha1.ReasonFinalizerError, problem.Error()
 	}
+	cond.Message = conditions.Message(cond.Message)
 	meta.SetStatusCondition(&p.Status.Conditions, cond)
 }
 

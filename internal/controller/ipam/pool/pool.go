@@ -81,7 +81,8 @@ func RefKey(group, kind, name string) string {
 }
 
 // SetupIndexes registers the field indexes both controllers use. It must run
-// once per manager, before it starts.
+// once per manager, before the controllers are added; on a running manager
+// (their kinds served late) the informers index what they already hold.
 func SetupIndexes(ctx context.Context, fi client.FieldIndexer) error {
 	if err := fi.IndexField(ctx, &capiipamv1beta2.IPAddress{}, IndexPool, func(o client.Object) []string {
 		if a := o.(*capiipamv1beta2.IPAddress); Ours(a.Spec.PoolRef) {

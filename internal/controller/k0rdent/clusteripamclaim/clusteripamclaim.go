@@ -7,9 +7,7 @@ package clusteripamclaim
 import (
 	"context"
 	"fmt"
-	"time"
 
-	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
@@ -19,6 +17,7 @@ import (
 
 	"github.com/crossplane/crossplane-runtime/v2/pkg/controller"
 	"github.com/crossplane/crossplane-runtime/v2/pkg/logging"
+	"github.com/crossplane/crossplane-runtime/v2/pkg/ratelimiter"
 
 	k0rdentv1beta1 "github.com/provider-ipam/provider-ipam/apis/k0rdent/v1beta1"
 )
@@ -28,41 +27,18 @@ const (
 	errPatchClaim = "cannot record spec.clusterIPAMRef"
 )
 
-// Setup adds the controller once the ClusterIPAMClaim kind is served: the
-// XRD may be installed after the provider starts, and a watch on a kind the
-// API server does not serve would stop the manager.
-func Setup(ctx context.Context, mgr ctrl.Manager, o controller.Options) error {
+// Setup adds the controller. The ClusterIPAMClaim kind comes with
+// configuration-provider-ipam's XRD, which may be installed after the
+// provider starts: the caller runs Setup once the kind is served.
+func Setup(mgr ctrl.Manager, o controller.Options) error {
 	name := "k0rdent/" + k0rdentv1beta1.ClusterIPAMClaimGVK.Kind
-	log := o.Logger.WithValues("controller", name)
-	add := func() error {
-		u := &unstructured.Unstructured{}
-		u.SetGroupVersionKind(k0rdentv1beta1.ClusterIPAMClaimGVK)
-		return ctrl.NewControllerManagedBy(mgr).
-			Named(name).
-			WithOptions(o.ForControllerRuntime()).
-			For(u).
-			Complete(&reconciler{reader: mgr.GetCache(), kube: mgr.GetClient(), log: log})
-	}
-	go func() {
-		for {
-			_, err := mgr.GetRESTMapper().RESTMapping(k0rdentv1beta1.ClusterIPAMClaimGVK.GroupKind(), k0rdentv1beta1.ClusterIPAMClaimGVK.Version)
-			if err == nil {
-				if err := add(); err != nil {
-					log.Info("Cannot start the ClusterIPAMClaim controller", "error", err)
-				}
-				return
-			}
-			if !meta.IsNoMatchError(err) {
-				log.Debug("Cannot tell whether ClusterIPAMClaim is served", "error", err)
-			}
-			select {
-			case <-ctx.Done():
-				return
-			case <-time.After(5 * time.Second):
-			}
-		}
-	}()
-	return nil
+	u := &unstructured.Unstructured{}
+	u.SetGroupVersionKind(k0rdentv1beta1.ClusterIPAMClaimGVK)
+	return ctrl.NewControllerManagedBy(mgr).
+		Named(name).
+		WithOptions(o.ForControllerRuntime()).
+		For(u).
+		Complete(ratelimiter.NewReconciler(name, &reconciler{reader: mgr.GetCache(), kube: mgr.GetClient(), log: o.Logger.WithValues("controller", name)}, o.GlobalRateLimiter))
 }
 
 type reconciler struct {
