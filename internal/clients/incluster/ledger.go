@@ -270,9 +270,10 @@ func (l *Ledger) Hold(ctx context.Context, owner v1alpha1.AllocationOwner, addrs
 	if err != nil {
 		return err
 	}
+	slices.SortFunc(mine, netip.Addr.Compare)
 	var fresh []netip.Addr
 	for _, a := range addrs {
-		if !slices.Contains(mine, a) {
+		if _, held := slices.BinarySearchFunc(mine, a, netip.Addr.Compare); !held {
 			fresh = append(fresh, a)
 		}
 	}

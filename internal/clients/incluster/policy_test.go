@@ -185,7 +185,9 @@ func TestPolicy(t *testing.T) {
 		// Pools draw under default; this ledger's default allows the test
 		// spaces to everyone, so narrow it for the test.
 		e.policy(t, v1alpha1.DefaultProviderConfig, allowNS("team-a", nil, "10.41.0.0/24"))
-		t.Cleanup(func() { e.policy(t, v1alpha1.DefaultProviderConfig, v1alpha1.AddressAllowance{Addresses: []string{"10.0.0.0/8"}}) })
+		t.Cleanup(func() {
+			e.policy(t, v1alpha1.DefaultProviderConfig, v1alpha1.AddressAllowance{Addresses: []string{"10.0.0.0/8"}})
+		})
 		req := func(ns string) incluster.LeaseRequest {
 			return incluster.LeaseRequest{
 				Namespace: ns, Pool: v1alpha1.LeaseHolder{Name: "p-" + ns, UID: "p-" + ns}, Claim: v1alpha1.LeaseHolder{Name: "c-" + ns, UID: "c-" + ns},

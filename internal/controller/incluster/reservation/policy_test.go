@@ -56,9 +56,8 @@ func waitRefused(t *testing.T, ns, name, reason string, says ...string) {
 			t.Errorf("Allowed message %q does not say %q", c.Message, s)
 		}
 	}
-	r := get(t, ns, name)
-	if en := meta.GetExternalName(r); en != "" || ready(r) {
-		t.Errorf("%s/%s was refused but holds %q", ns, name, en)
+	if r := get(t, ns, name); r.GetCondition(xpv1.TypeReady).Status == corev1.ConditionTrue || len(r.Status.AtProvider.Addresses) > 0 {
+		t.Errorf("%s/%s was refused but reports %v held", ns, name, r.Status.AtProvider.Addresses)
 	}
 	for a, h := range allocations(t, ns) {
 		if h == ns+"/"+name {
