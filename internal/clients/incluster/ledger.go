@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 
+	corev1 "k8s.io/api/core/v1"
 	kerrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -115,6 +116,14 @@ func New(ctx context.Context, c client.Client, r client.Reader, ca cache.Cache) 
 	inf, err := ca.GetInformer(ctx, &v1alpha1.Allocation{})
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", errGetInformer, err)
+	}
+	// The address-space policy is read from the cache on every request:
+	// started with the cache, the first request does not wait for an
+	// informer to sync (an address given back would wait for it too).
+	for _, o := range []client.Object{&v1alpha1.ClusterProviderConfig{}, &v1alpha1.QuotaUsage{}, &corev1.Namespace{}} {
+		if _, err := ca.GetInformer(ctx, o); err != nil {
+			return nil, fmt.Errorf("cannot watch %T for the address-space policy: %w", o, err)
+		}
 	}
 	l := &Ledger{
 		client: c, reader: r, cache: ca, index: ipam.NewIndex(),
