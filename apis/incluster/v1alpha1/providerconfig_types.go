@@ -83,6 +83,7 @@ type ClusterProviderConfigSpec struct {
 // not grant themselves address space. Without one, nothing is drawn.
 // +kubebuilder:printcolumn:name="AGE",type="date",JSONPath=".metadata.creationTimestamp"
 // +kubebuilder:resource:scope=Cluster,categories={crossplane,provider,ipam}
+// +kubebuilder:validation:XValidation:rule="size(self.metadata.name) <= 189",message="metadata.name may be at most 189 characters long: the QuotaUsage of a namespace under it is named <name>.<namespace>"
 type ClusterProviderConfig struct {
 	metav1.TypeMeta   `json:",inline"`
 	metav1.ObjectMeta `json:"metadata,omitempty"`

@@ -124,9 +124,9 @@ func (a allowance) admitsSpace(s ipam.Space) error {
 	return nil
 }
 
-// quotaName is the name of the QuotaUsage of ns under cfg. Both are DNS
-// labels at most 63 characters long, so the name is a valid object name and
-// no two pairs share one.
+// quotaName is the name of the QuotaUsage of ns under cfg. A namespace's
+// name has no dot, so no two pairs share one; admission keeps
+// ClusterProviderConfig names short enough for it to be a valid name.
 func quotaName(cfg, ns string) string { return cfg + "." + ns }
 
 // holderOf is how a QuotaUsage names an owner.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -124,6 +125,31 @@ func TestPolicy(t *testing.T) {
 		v1alpha1.AddressAllowance{NamespaceSelector: metav1.LabelSelector{MatchLabels: map[string]string{"tenant": "true"}}, Addresses: []string{"10.40.2.0/24"}},
 	)
 
+	t.Run("AdmissionRefusesBadPolicies", func(t *testing.T) {
+		for name, c := range map[string]struct {
+			cpc  *v1alpha1.ClusterProviderConfig
+			says string
+		}{
+			"malformed address": {
+				&v1alpha1.ClusterProviderConfig{ObjectMeta: metav1.ObjectMeta{Name: "bad-address"}, Spec: v1alpha1.ClusterProviderConfigSpec{
+					Allow: []v1alpha1.AddressAllowance{{Addresses: []string{"10.0.0.0/33"}}}}},
+				"must be an IP address, a CIDR or a range first-last",
+			},
+			"no addresses": {
+				&v1alpha1.ClusterProviderConfig{ObjectMeta: metav1.ObjectMeta{Name: "no-addresses"}, Spec: v1alpha1.ClusterProviderConfigSpec{
+					Allow: []v1alpha1.AddressAllowance{{}}}},
+				"addresses",
+			},
+			"name too long for its QuotaUsage": {
+				&v1alpha1.ClusterProviderConfig{ObjectMeta: metav1.ObjectMeta{Name: strings.Repeat("a", 190)}},
+				"at most 189 characters",
+			},
+		} {
+			if err := e.kube.Create(ctx, c.cpc); err == nil || !strings.Contains(err.Error(), c.says) {
+				t.Errorf("%s: %v, want refused saying %q", name, err, c.says)
+			}
+		}
+	})
 	t.Run("ReserveOutsideTheAllowanceIsRefused", func(t *testing.T) {
 		// team-b is selected by no allowance; team-a not for this space.
 		for _, o := range []v1alpha1.AllocationOwner{policyOwner("team-b", "b1", "tenancy"), policyOwner("team-a", "a1", "tenancy")} {
