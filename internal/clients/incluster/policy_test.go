@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -12,12 +13,16 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/provider-ipam/provider-ipam/apis/incluster/v1alpha1"
 	ipamv1alpha1 "github.com/provider-ipam/provider-ipam/apis/ipam/v1alpha1"
 	"github.com/provider-ipam/provider-ipam/internal/clients/incluster"
+	"github.com/provider-ipam/provider-ipam/internal/ipam"
+	"github.com/provider-ipam/provider-ipam/internal/localplane"
+	"github.com/provider-ipam/provider-ipam/internal/testenv"
 )
 
 // policyOwner is a Reservation of ns (that does not exist: a holder that
@@ -387,5 +392,75 @@ func TestQuotaUnderConcurrency(t *testing.T) {
 			t.Fatal(err)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestExamplePolicyAdmitsTheExamples: the ClusterProviderConfig of
+// examples/incluster, which the demo applies first, lets team-a hold what
+// every in-cluster Reservation of examples/ asks for, and refuses another
+// namespace the same.
+func TestExamplePolicyAdmitsTheExamples(t *testing.T) {
+	e := startLedger(t)
+	ctx := context.Background()
+	root, err := testenv.Root()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var policy *v1alpha1.ClusterProviderConfig
+	var reservations []*v1alpha1.Reservation
+	for _, dir := range []string{"incluster", "capi"} {
+		objs, err := localplane.ReadObjects(filepath.Join(root, "examples", dir))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, u := range objs {
+			switch u.GetKind() {
+			case v1alpha1.ClusterProviderConfigKind:
+				policy = &v1alpha1.ClusterProviderConfig{}
+				if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, policy); err != nil {
+					t.Fatal(err)
+				}
+			case v1alpha1.ReservationKind:
+				r := &v1alpha1.Reservation{}
+				if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, r); err != nil {
+					t.Fatal(err)
+				}
+				if len(r.Spec.ManagementPolicies) != 1 { // Observe-only ones draw nothing.
+					reservations = append(reservations, r)
+				}
+			}
+		}
+	}
+	if policy == nil || policy.Name != v1alpha1.DefaultProviderConfig || len(reservations) < 5 {
+		t.Fatalf("examples/ have policy %v and %d Reservations, want the default policy and the Reservations", policy, len(reservations))
+	}
+	e.policy(t, v1alpha1.DefaultProviderConfig, policy.Spec.Allow...)
+	e.namespace(t, "team-a", nil)
+	e.namespace(t, "team-z", nil)
+	for _, r := range reservations {
+		space, err := ipam.ParseSpace(ipam.SpecOf(*r.Spec.ForProvider.Space))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, ns := range []string{r.Namespace, "team-z"} {
+			o := policyOwner(ns, ns+"-"+r.Name, "")
+			p := r.Spec.ForProvider
+			switch {
+			case p.Address != "":
+				err = e.ledger.Hold(ctx, o, addrs(p.Address), incluster.RefuseOrphans)
+			case p.AllAddresses:
+				var all []netip.Addr
+				if all, err = space.Addrs(v1alpha1.MaxAddresses); err == nil {
+					err = e.ledger.Hold(ctx, o, all, incluster.RefuseOrphans)
+				}
+			default:
+				_, err = e.ledger.Reserve(ctx, o, space, 1, nil)
+			}
+			if ns == "team-z" {
+				wantPolicy(t, err, v1alpha1.ReasonAddressSpaceNotAllowed)
+			} else if err != nil {
+				t.Errorf("example Reservation %s/%s: %v", r.Namespace, r.Name, err)
+			}
+		}
 	}
 }
