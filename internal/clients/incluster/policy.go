@@ -100,16 +100,16 @@ func (l *Ledger) allowance(ctx context.Context, cfg, ns string) (allowance, erro
 	return a, nil
 }
 
-func (a allowance) refuse(what string) *PolicyError {
+func (a allowance) refuse(what, why string) *PolicyError {
 	return &PolicyError{Reason: v1alpha1.ReasonAddressSpaceNotAllowed, Message: fmt.Sprintf(
-		"%s is outside the address space that ClusterProviderConfig %q allows namespace %q", what, a.config, a.namespace)}
+		"%s is not within the address space that ClusterProviderConfig %q allows namespace %q%s", what, a.config, a.namespace, why)}
 }
 
 // admits fails unless every address of addrs is allowed.
 func (a allowance) admits(addrs []netip.Addr) error {
 	for _, x := range addrs {
 		if !a.set.Contains(x) {
-			return a.refuse(x.String())
+			return a.refuse(x.String(), "")
 		}
 	}
 	return nil
@@ -119,7 +119,7 @@ func (a allowance) admits(addrs []netip.Addr) error {
 // for "n addresses of s" may be given any of them.
 func (a allowance) admitsSpace(s ipam.Space) error {
 	if x, out := s.Outside(a.set); out {
-		return a.refuse(fmt.Sprintf("%s (%s at least)", s, x))
+		return a.refuse(s.String(), fmt.Sprintf(" (%s is outside it)", x))
 	}
 	return nil
 }
