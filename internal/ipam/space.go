@@ -294,3 +294,21 @@ func describeList(entries []string) string {
 	}
 	return fmt.Sprintf("[%s,… %d more entries]", strings.Join(entries[:describedEntries], ","), len(entries)-describedEntries)
 }
+
+// Outside returns the lowest usable address of s that set does not
+// contain: the proof that s is not within set. It reports false when every
+// usable address is in set.
+func (s Space) Outside(set *netipx.IPSet) (netip.Addr, bool) {
+	for _, r := range s.ranges {
+		if set.ContainsRange(r) {
+			continue
+		}
+		var b netipx.IPSetBuilder
+		b.AddRange(r)
+		b.RemoveSet(set)
+		if rest, err := b.IPSet(); err == nil && len(rest.Ranges()) > 0 {
+			return rest.Ranges()[0].From(), true
+		}
+	}
+	return netip.Addr{}, false
+}

@@ -66,6 +66,12 @@ type Options struct {
 	// ProviderArgs are appended to the provider's flags, overriding its
 	// defaults here (e.g. a metrics address for a benchmark).
 	ProviderArgs []string
+	// OwnAddressPolicy leaves the in-cluster address-space policy to the
+	// caller (the demo applies the one of examples/). Otherwise, with the
+	// provider running, the default ClusterProviderConfig lets every
+	// namespace draw from testenv.TestAddressSpaces, as the end-to-end tests
+	// and benchmarks need: a fresh install allows nothing.
+	OwnAddressPolicy bool
 }
 
 // Plane is a running stack.
@@ -127,6 +133,17 @@ func Start(ctx context.Context, o Options) (p *Plane, err error) {
 		}
 	} else if o.Provider {
 		if err := p.startProvider(o.ProviderArgs...); err != nil {
+			return p, err
+		}
+	}
+	if (o.Crossplane || o.Provider) && !o.OwnAddressPolicy {
+		// With Crossplane the CRD comes with the provider's package; the
+		// client learns of it on the next discovery.
+		err := p.wait(ctx, time.Minute, "the in-cluster address-space policy", func(ctx context.Context) (bool, error) {
+			err := testenv.AllowTestAddressSpaces(ctx, p.Kube)
+			return err == nil, nil
+		})
+		if err != nil {
 			return p, err
 		}
 	}

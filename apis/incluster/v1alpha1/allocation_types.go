@@ -16,6 +16,10 @@ type AllocationOwner struct {
 	Namespace  string `json:"namespace"`
 	Name       string `json:"name"`
 	UID        string `json:"uid"`
+	// ProviderConfig is the in-cluster ClusterProviderConfig the address
+	// was drawn under; empty means "default".
+	// +optional
+	ProviderConfig string `json:"providerConfig,omitempty"`
 }
 
 // A LeaseHolder names an object by name and UID: a name alone could be

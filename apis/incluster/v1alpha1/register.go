@@ -34,6 +34,13 @@ var (
 	AllocationGroupVersionKind = SchemeGroupVersion.WithKind(AllocationKind)
 )
 
+// ClusterProviderConfig and QuotaUsage type metadata.
+var (
+	ClusterProviderConfigKind = reflect.TypeOf(ClusterProviderConfig{}).Name()
+	QuotaUsageKind            = reflect.TypeOf(QuotaUsage{}).Name()
+)
+
 func init() {
-	SchemeBuilder.Register(&Reservation{}, &ReservationList{}, &Allocation{}, &AllocationList{})
+	SchemeBuilder.Register(&Reservation{}, &ReservationList{}, &Allocation{}, &AllocationList{},
+		&ClusterProviderConfig{}, &ClusterProviderConfigList{}, &QuotaUsage{}, &QuotaUsageList{})
 }

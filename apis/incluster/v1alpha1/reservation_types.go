@@ -88,7 +88,12 @@ type ReservationObservation struct {
 	Releasing []string `json:"releasing,omitempty"`
 }
 
-// A ReservationSpec defines the desired state of a Reservation.
+// A ReservationSpec defines the desired state of a Reservation. Its
+// providerConfigRef names the in-cluster ClusterProviderConfig whose
+// address-space policy governs it ("default" unless set); it is fixed once
+// set, since the addresses held count against that policy's quota.
+// +kubebuilder:validation:XValidation:rule="!has(self.providerConfigRef) || self.providerConfigRef.kind == 'ClusterProviderConfig'",message="providerConfigRef.kind must be ClusterProviderConfig: the address-space policy is cluster-scoped, written by the platform team",fieldPath=".providerConfigRef.kind"
+// +kubebuilder:validation:XValidation:rule="!has(oldSelf.providerConfigRef) || has(self.providerConfigRef) && self.providerConfigRef == oldSelf.providerConfigRef",message="providerConfigRef is immutable: create a new Reservation to draw under another ClusterProviderConfig"
 type ReservationSpec struct {
 	xpv2.ManagedResourceSpec `json:",inline"`
 	ForProvider              ReservationParameters `json:"forProvider"`

@@ -75,7 +75,7 @@ func run() (int, error) {
 	}
 	defer func() { _ = os.RemoveAll(capi); _ = os.RemoveAll(clusters) }()
 	fmt.Println("starting kube-apiserver, etcd, Crossplane core and the WAPI emulator, and installing the provider-ipam Configuration from a loopback registry ...")
-	plane, err := localplane.Start(ctx, localplane.Options{Name: "demo", ExtraCRDDirs: []string{capi, clusters}, Crossplane: true, Provider: true})
+	plane, err := localplane.Start(ctx, localplane.Options{Name: "demo", ExtraCRDDirs: []string{capi, clusters}, Crossplane: true, Provider: true, OwnAddressPolicy: true})
 	if err != nil {
 		return 1, err
 	}
@@ -85,6 +85,11 @@ func run() (int, error) {
 	}
 	fmt.Printf("Infoblox WAPI emulator: %s, the grid of ClusterProviderConfig default (logs and certificates: %s)\n", plane.WAPI.URL(), plane.Dir)
 
+	// The address-space policy first: without it the ledger hands out
+	// nothing, and the examples' Reservations would wait for a retry.
+	if err := apply(ctx, kubectl, plane.Kubeconfig, filepath.Join(root, "examples", "incluster", "clusterproviderconfig.yaml")); err != nil {
+		return 1, err
+	}
 	for _, dir := range exampleDirs(root) {
 		if err := apply(ctx, kubectl, plane.Kubeconfig, dir); err != nil {
 			return 1, err

@@ -65,6 +65,9 @@ func BenchmarkReserve(b *testing.B) {
 		b.Fatal(err)
 	}
 	go func() { _ = ca.Start(ctx) }()
+	if err := testenv.AllowTestAddressSpaces(ctx, kube); err != nil {
+		b.Fatal(err)
+	}
 
 	for _, bits := range []int{24, 20, 16} {
 		for _, fill := range []int{0, 50, 95} {

@@ -249,6 +249,38 @@ func (l *Ledger) Lease(ctx context.Context, req LeaseRequest) (netip.Addr, error
 	if a, ok := l.LeaseOf(types.UID(req.Claim.UID)); ok {
 		return a, nil
 	}
+	if req.Draw {
+		return l.draw(ctx, req)
+	}
+	return l.lease(ctx, req)
+}
+
+// draw leases from the ledger itself, for a pool with no Reservations: the
+// default ClusterProviderConfig must allow the pool's namespace the whole
+// space, and the lease counts against the namespace's quota from before the
+// Allocation is created until the lease ends (a lease that could not be
+// made is uncounted again).
+func (l *Ledger) draw(ctx context.Context, req LeaseRequest) (netip.Addr, error) {
+	al, err := l.allowance(ctx, v1alpha1.DefaultProviderConfig, req.Namespace)
+	if err != nil {
+		return netip.Addr{}, err
+	}
+	if err := al.admitsSpace(req.Space); err != nil {
+		return netip.Addr{}, err
+	}
+	h := v1alpha1.HolderUsage{APIVersion: ipamv1alpha1.SchemeGroupVersion.String(), Kind: ipamv1alpha1.IPPoolKind, Name: req.Pool.Name, UID: req.Pool.UID}
+	if err := l.charge(ctx, al, h, func(cur int64) int64 { return cur + 1 }); err != nil {
+		return netip.Addr{}, err
+	}
+	a, err := l.lease(ctx, req)
+	if err != nil {
+		return netip.Addr{}, errors.Join(err, l.charge(ctx, al, h, func(cur int64) int64 { return max(cur-1, 0) }))
+	}
+	return a, nil
+}
+
+// lease tries candidates until one is leased.
+func (l *Ledger) lease(ctx context.Context, req LeaseRequest) (netip.Addr, error) {
 	for range maxAttempts {
 		c, err := l.candidate(req)
 		if err != nil {
@@ -486,8 +518,11 @@ func (l *Ledger) end(ctx context.Context, a netip.Addr, match func(*v1alpha1.All
 		case err == nil:
 			if cool || !(e.lease != nil && e.lease.PoolHeld) {
 				l.observe(al, true)
+				return nil
 			}
-			return nil
+			// The pool held the Allocation: if it drew the address from the
+			// ledger, it counted against the namespace's quota until now.
+			return l.uncount(ctx, al.Spec.Owner)
 		case kerrors.IsNotFound(err):
 			return nil
 		case kerrors.IsConflict(err):
@@ -623,7 +658,8 @@ func (s Sweep) Run(ctx context.Context, l *Ledger) (time.Duration, error) {
 		}
 		if _, err := l.Lease(ctx, req); err != nil {
 			var refused *RefusedError
-			if errors.As(err, &refused) || errors.Is(err, ErrContended) {
+			var policy *PolicyError
+			if errors.As(err, &refused) || errors.As(err, &policy) || errors.Is(err, ErrContended) {
 				continue // Reported by the pool's status: the address is not leased.
 			}
 			return 0, err

@@ -27,6 +27,7 @@ import (
 // inspect Allocations.
 type ledgerEnv struct {
 	kube   client.Client
+	cache  cache.Cache
 	ledger *incluster.Ledger
 }
 
@@ -52,7 +53,10 @@ func startLedger(t *testing.T) ledgerEnv {
 		t.Fatal(err)
 	}
 	go func() { _ = ca.Start(ctx) }()
-	return ledgerEnv{kube: kube, ledger: l}
+	if err := testenv.AllowTestAddressSpaces(ctx, kube); err != nil {
+		t.Fatal(err)
+	}
+	return ledgerEnv{kube: kube, cache: ca, ledger: l}
 }
 
 func (e ledgerEnv) allocation(t *testing.T, a string) *v1alpha1.Allocation {

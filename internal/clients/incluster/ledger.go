@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 
+	corev1 "k8s.io/api/core/v1"
 	kerrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -116,6 +117,14 @@ func New(ctx context.Context, c client.Client, r client.Reader, ca cache.Cache) 
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", errGetInformer, err)
 	}
+	// The address-space policy is read from the cache on every request:
+	// started with the cache, the first request does not wait for an
+	// informer to sync (an address given back would wait for it too).
+	for _, o := range []client.Object{&v1alpha1.ClusterProviderConfig{}, &v1alpha1.QuotaUsage{}, &corev1.Namespace{}} {
+		if _, err := ca.GetInformer(ctx, o); err != nil {
+			return nil, fmt.Errorf("cannot watch %T for the address-space policy: %w", o, err)
+		}
+	}
 	l := &Ledger{
 		client: c, reader: r, cache: ca, index: ipam.NewIndex(),
 		state: map[netip.Addr]entry{}, avail: map[types.UID]*ipam.Index{}, byClaim: map[types.UID]netip.Addr{},
@@ -206,15 +215,9 @@ func (l *Ledger) Held(ctx context.Context, uid types.UID, hint []netip.Addr) ([]
 	if err := l.ready(ctx); err != nil {
 		return nil, err
 	}
-	list := &v1alpha1.AllocationList{}
-	if err := l.cache.List(ctx, list, client.MatchingFields{indexOwnerUID: string(uid)}); err != nil {
-		return nil, fmt.Errorf("%s: %w", errListHeld, err)
-	}
-	var out []netip.Addr
-	for _, al := range list.Items {
-		if a, err := netip.ParseAddr(al.Spec.Address); err == nil {
-			out = append(out, a)
-		}
+	out, err := l.cachedHeld(ctx, uid)
+	if err != nil {
+		return nil, err
 	}
 	for _, a := range hint {
 		if slices.Contains(out, a) {
@@ -229,6 +232,21 @@ func (l *Ledger) Held(ctx context.Context, uid types.UID, hint []netip.Addr) ([]
 		}
 	}
 	slices.SortFunc(out, netip.Addr.Compare)
+	return out, nil
+}
+
+// cachedHeld lists the addresses the cache knows uid to hold.
+func (l *Ledger) cachedHeld(ctx context.Context, uid types.UID) ([]netip.Addr, error) {
+	list := &v1alpha1.AllocationList{}
+	if err := l.cache.List(ctx, list, client.MatchingFields{indexOwnerUID: string(uid)}); err != nil {
+		return nil, fmt.Errorf("%s: %w", errListHeld, err)
+	}
+	out := make([]netip.Addr, 0, len(list.Items))
+	for _, al := range list.Items {
+		if a, err := netip.ParseAddr(al.Spec.Address); err == nil {
+			out = append(out, a)
+		}
+	}
 	return out, nil
 }
 
@@ -248,12 +266,43 @@ const (
 // Hold makes owner hold every address of addrs, all or none. An address
 // already held by owner is kept; one orphaned on deletion is taken over
 // with AdoptOrphans.
+//
+// The address-space policy (owner's ClusterProviderConfig) must allow
+// every address owner does not hold yet, and the namespace's quota must
+// have room for them; kept addresses are adopted only by an owner of the
+// namespace that kept them.
 func (l *Ledger) Hold(ctx context.Context, owner v1alpha1.AllocationOwner, addrs []netip.Addr, orphans Orphans) error {
 	if err := l.ready(ctx); err != nil {
 		return err
 	}
-	if err := l.refuseHeld(ctx, owner, addrs, orphans); err != nil {
+	mine, err := l.cachedHeld(ctx, types.UID(owner.UID))
+	if err != nil {
 		return err
+	}
+	slices.SortFunc(mine, netip.Addr.Compare)
+	var fresh []netip.Addr
+	for _, a := range addrs {
+		if _, held := slices.BinarySearchFunc(mine, a, netip.Addr.Compare); !held {
+			fresh = append(fresh, a)
+		}
+	}
+	if len(fresh) > 0 {
+		al, err := l.allowance(ctx, configName(owner), owner.Namespace)
+		if err != nil {
+			return err
+		}
+		if err := al.admits(fresh); err != nil {
+			return err
+		}
+		if err := l.refuseHeld(ctx, owner, fresh, orphans); err != nil {
+			return err
+		}
+		// What owner asks for counts from now: the addresses it keeps and
+		// those it takes.
+		want := int64(len(mine) + len(fresh))
+		if err := l.charge(ctx, al, holderOf(owner), func(cur int64) int64 { return max(cur, want) }); err != nil {
+			return err
+		}
 	}
 	var created []netip.Addr
 	for _, a := range addrs {
@@ -302,6 +351,9 @@ func (l *Ledger) refuseHeld(ctx context.Context, owner v1alpha1.AllocationOwner,
 			if err != nil {
 				return err
 			}
+			if gone && al.Spec.Owner.Namespace != owner.Namespace {
+				return adoptionRefused(a, owner.Namespace)
+			}
 			if gone {
 				continue
 			}
@@ -343,7 +395,26 @@ func (l *Ledger) Reserve(ctx context.Context, owner v1alpha1.AllocationOwner, sp
 			}
 			return b.Compare(a)
 		})
-		return l.shrink(ctx, types.UID(owner.UID), have, n)
+		kept, err := l.shrink(ctx, types.UID(owner.UID), have, n)
+		if serr := l.settle(ctx, owner, int64(len(held)-len(have)+len(kept))); serr != nil && err == nil {
+			return kept, serr
+		}
+		return kept, err
+	}
+	if len(have) < n {
+		al, err := l.allowance(ctx, configName(owner), owner.Namespace)
+		if err != nil {
+			return nil, err
+		}
+		if err := al.admitsSpace(space); err != nil {
+			return nil, err
+		}
+		// What owner asks for counts from now, whether or not the space has
+		// room: the n addresses, and any it holds outside the space.
+		want := int64(len(held) - len(have) + n)
+		if err := l.charge(ctx, al, holderOf(owner), func(cur int64) int64 { return max(cur, want) }); err != nil {
+			return nil, err
+		}
 	}
 	var created []netip.Addr
 	for len(have)+len(created) < n {
@@ -466,6 +537,9 @@ func (l *Ledger) claim(ctx context.Context, owner v1alpha1.AllocationOwner, a ne
 	if err != nil || !gone {
 		return false, err
 	}
+	if cur.Spec.Owner.Namespace != owner.Namespace {
+		return false, adoptionRefused(a, owner.Namespace)
+	}
 	// The resourceVersion in cur makes this fail if anyone else adopted it.
 	cur.Spec.Owner = owner
 	cur.Labels = map[string]string{v1alpha1.LabelOwnerUID: owner.UID}
@@ -476,6 +550,13 @@ func (l *Ledger) claim(ctx context.Context, owner v1alpha1.AllocationOwner, a ne
 		return false, fmt.Errorf("%s %s: %w", errAdopt, a, err)
 	}
 	return true, nil
+}
+
+// adoptionRefused says a kept address belongs to another namespace. It
+// does not say which: a tenant learns nothing of another's objects.
+func adoptionRefused(a netip.Addr, ns string) *PolicyError {
+	return &PolicyError{Reason: v1alpha1.ReasonAdoptionNotAllowed, Message: fmt.Sprintf(
+		"%s was kept by a Reservation of another namespace: kept addresses may only be adopted in the namespace that kept them, not in %q", a, ns)}
 }
 
 // holderGone reports whether the holder of an Allocation no longer exists,

@@ -11,6 +11,8 @@ import (
 	"slices"
 	"strconv"
 
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
@@ -174,13 +176,28 @@ func parse(cr *v1alpha1.Reservation) (request, error) {
 }
 
 func owner(cr *v1alpha1.Reservation) v1alpha1.AllocationOwner {
-	return v1alpha1.AllocationOwner{
+	o := v1alpha1.AllocationOwner{
 		APIVersion: v1alpha1.SchemeGroupVersion.String(),
 		Kind:       v1alpha1.ReservationKind,
 		Namespace:  cr.GetNamespace(),
 		Name:       cr.GetName(),
 		UID:        string(cr.GetUID()),
 	}
+	if ref := cr.GetProviderConfigReference(); ref != nil && ref.Name != v1alpha1.DefaultProviderConfig {
+		o.ProviderConfig = ref.Name
+	}
+	return o
+}
+
+// checkProviderConfig refuses a Reservation that names a namespaced
+// ProviderConfig: tenants write those, so they cannot grant address space.
+// Admission refuses it too; this covers objects stored before it did.
+func checkProviderConfig(cr *v1alpha1.Reservation) error {
+	if ref := cr.GetProviderConfigReference(); ref != nil && ref.Kind != v1alpha1.ClusterProviderConfigKind {
+		return &incluster.PolicyError{Reason: v1alpha1.ReasonProviderConfigNotAllowed, Message: fmt.Sprintf(
+			"providerConfigRef names a %s: in-cluster Reservations draw under a ClusterProviderConfig, the platform team's address-space policy", ref.Kind)}
+	}
+	return nil
 }
 
 func observeOnly(cr *v1alpha1.Reservation) bool {
@@ -303,6 +320,7 @@ func (e *external) Create(ctx context.Context, mg resource.Managed) (managed.Ext
 	}
 	meta.SetExternalName(cr, ipam.FormatAddrs(held))
 	setObservation(cr, req.space, held, "")
+	cr.SetConditions(allowed())
 	return managed.ExternalCreation{ConnectionDetails: connectionDetails(req.space, held)}, nil
 }
 
@@ -310,6 +328,9 @@ func (e *external) Create(ctx context.Context, mg resource.Managed) (managed.Ext
 // external name set by a user to adopt them, or by an earlier reconcile)
 // win over the spec: they are taken back, or adopted from a deleted holder.
 func (e *external) reserve(ctx context.Context, cr *v1alpha1.Reservation, req request, recorded []netip.Addr) ([]netip.Addr, error) {
+	if err := checkProviderConfig(cr); err != nil {
+		return nil, err
+	}
 	o := owner(cr)
 	want := req.exact
 	if len(recorded) > 0 {
@@ -346,6 +367,10 @@ func (e *external) Update(ctx context.Context, mg resource.Managed) (managed.Ext
 	if err != nil {
 		return managed.ExternalUpdate{}, err
 	}
+	if err := checkProviderConfig(cr); err != nil {
+		setFailure(cr, err)
+		return managed.ExternalUpdate{}, err
+	}
 	var held []netip.Addr
 	var inUse *incluster.InUseError
 	if req.exact != nil {
@@ -366,6 +391,7 @@ func (e *external) Update(ctx context.Context, mg resource.Managed) (managed.Ext
 		}
 	}
 	setObservation(cr, req.space, held, "")
+	cr.SetConditions(allowed())
 	if inUse != nil {
 		for _, a := range inUse.InUse {
 			cr.Status.AtProvider.Releasing = append(cr.Status.AtProvider.Releasing, a.String())
@@ -388,6 +414,12 @@ func (e *external) Delete(ctx context.Context, mg resource.Managed) (managed.Ext
 		recorded = nil // Release by UID still finds every address held.
 	}
 	if err := e.ledger.Release(ctx, cr.GetUID(), recorded); err != nil {
+		return managed.ExternalDelete{}, fmt.Errorf("%s: %w", errRelease, err)
+	}
+	// Everything is released: the Reservation no longer counts against
+	// its namespace's quota. (Orphaned, Delete never runs, and what it
+	// kept goes on counting.)
+	if err := e.ledger.Discharge(ctx, owner(cr)); err != nil {
 		return managed.ExternalDelete{}, fmt.Errorf("%s: %w", errRelease, err)
 	}
 	return managed.ExternalDelete{}, nil
@@ -448,8 +480,14 @@ func setFailure(cr *v1alpha1.Reservation, err error) {
 	var (
 		exhausted *ipam.ExhaustedError
 		conflict  *incluster.ConflictError
+		policy    *incluster.PolicyError
 	)
 	switch {
+	case errors.As(err, &policy):
+		cr.SetConditions(xpv1.Condition{
+			Type: v1alpha1.ConditionAllowed, Status: corev1.ConditionFalse, Reason: xpv1.ConditionReason(policy.Reason),
+			Message: policy.Message, LastTransitionTime: metav1.Now(),
+		})
 	case errors.As(err, &exhausted):
 		usable, held := clamp(exhausted.Usable), clamp(min(exhausted.Held, exhausted.Usable))
 		cr.Status.AtProvider.Shortfall = &commonv1alpha1.Shortfall{
@@ -457,6 +495,15 @@ func setFailure(cr *v1alpha1.Reservation, err error) {
 		}
 	case errors.As(err, &conflict):
 		cr.Status.AtProvider.Conflict = &commonv1alpha1.Conflict{Address: conflict.Address.String()}
+	}
+}
+
+// allowed says the address-space policy let the Reservation hold what it
+// asked for.
+func allowed() xpv1.Condition {
+	return xpv1.Condition{
+		Type: v1alpha1.ConditionAllowed, Status: corev1.ConditionTrue, Reason: v1alpha1.ReasonWithinPolicy,
+		LastTransitionTime: metav1.Now(),
 	}
 }
 

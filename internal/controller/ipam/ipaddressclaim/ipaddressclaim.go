@@ -290,7 +290,12 @@ func (r *Reconciler) allocate(ctx context.Context, c *capiipamv1beta2.IPAddressC
 	})
 	var exhausted *ipam.ExhaustedError
 	var refused *incluster.RefusedError
+	var policy *incluster.PolicyError
 	switch {
+	case errors.As(err, &policy):
+		// The platform team's ClusterProviderConfig changing is not
+		// watched: the claim looks again after a while.
+		return reconcile.Result{RequeueAfter: recheck}, r.setReady(ctx, c, nil, policy.Reason, "IPPool "+p.Name+": "+policy.Message)
 	case errors.As(err, &exhausted):
 		r.waiters.add(key, ck, space)
 		return reconcile.Result{RequeueAfter: recheck}, r.setReady(ctx, c, nil, capiipamv1beta2.IPAddressClaimReadyPoolExhaustedReason, exhausted.Error())
