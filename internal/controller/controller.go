@@ -87,7 +87,8 @@ func Setup(ctx context.Context, mgr ctrl.Manager, o controller.Options) error {
 	}
 
 	// The ledger of Allocations serves the in-cluster Reservations and the
-	// pools: both start once it has its informer.
+	// pools: both start once it has its informers, of Allocations and of the
+	// address-space policy (ClusterProviderConfigs and their QuotaUsages).
 	gated("the in-cluster ledger", func() error {
 		l, err := incluster.New(ctx, mgr.GetClient(), mgr.GetAPIReader(), mgr.GetCache())
 		if err != nil {
@@ -102,7 +103,7 @@ func Setup(ctx context.Context, mgr ctrl.Manager, o controller.Options) error {
 			capiipamv1beta2.GroupVersion.WithKind("IPAddressClaim"),
 			capiipamv1beta2.GroupVersion.WithKind("IPAddress"))
 		return nil
-	}, inclusterv1alpha1.AllocationGroupVersionKind)
+	}, inclusterv1alpha1.AllocationGroupVersionKind, inclusterv1alpha1.ClusterProviderConfigGroupVersionKind, inclusterv1alpha1.QuotaUsageGroupVersionKind)
 
 	gated("Infoblox ProviderConfigs", func() error { return config.Setup(mgr, o) },
 		infobloxv1alpha1.ProviderConfigGroupVersionKind,

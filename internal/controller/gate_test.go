@@ -36,6 +36,7 @@ const (
 	allocationCRD  = "incluster.ipam.provider-ipam.io_allocations.yaml"
 	ippoolCRD      = "ipam.provider-ipam.io_ippools.yaml"
 	reservationCRD = "incluster.ipam.provider-ipam.io_reservations.yaml"
+	quotaUsageCRD  = "incluster.ipam.provider-ipam.io_quotausages.yaml"
 )
 
 // TestKindsServedLater starts the provider on an API server that serves
@@ -69,6 +70,10 @@ func TestKindsServedLater(t *testing.T) {
 		}
 	}
 	env, kube := startEnv(t, base)
+	// The address-space policy is a ClusterProviderConfig: served at once.
+	if err := testenv.AllowTestAddressSpaces(context.Background(), kube); err != nil {
+		t.Fatal(err)
+	}
 	l := newLimiter()
 	startProvider(t, env, l)
 
@@ -77,15 +82,15 @@ func TestKindsServedLater(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// The CAPI IPAM kinds arrive, and IPPool and Allocation are activated:
-	// a claim on a pool is bound.
+	// The CAPI IPAM kinds arrive, and IPPool, Allocation and QuotaUsage are
+	// activated: a claim on a pool is bound.
 	capi, err := testenv.CAPICRDDir()
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = os.RemoveAll(capi) })
 	if _, err := envtest.InstallCRDs(env.Config, envtest.CRDInstallOptions{
-		Paths: []string{capi, filepath.Join(crds, allocationCRD), filepath.Join(crds, ippoolCRD)}, ErrorIfPathMissing: true,
+		Paths: []string{capi, filepath.Join(crds, allocationCRD), filepath.Join(crds, quotaUsageCRD), filepath.Join(crds, ippoolCRD)}, ErrorIfPathMissing: true,
 	}); err != nil {
 		t.Fatal(err)
 	}

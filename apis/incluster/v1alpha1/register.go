@@ -36,8 +36,10 @@ var (
 
 // ClusterProviderConfig and QuotaUsage type metadata.
 var (
-	ClusterProviderConfigKind = reflect.TypeOf(ClusterProviderConfig{}).Name()
-	QuotaUsageKind            = reflect.TypeOf(QuotaUsage{}).Name()
+	ClusterProviderConfigKind             = reflect.TypeOf(ClusterProviderConfig{}).Name()
+	ClusterProviderConfigGroupVersionKind = SchemeGroupVersion.WithKind(ClusterProviderConfigKind)
+	QuotaUsageKind                        = reflect.TypeOf(QuotaUsage{}).Name()
+	QuotaUsageGroupVersionKind            = SchemeGroupVersion.WithKind(QuotaUsageKind)
 )
 
 func init() {
