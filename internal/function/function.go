@@ -24,12 +24,14 @@ const ProviderLabel = "ipam.provider-ipam.io/provider"
 // addresses are allocated, and if not, why.
 const ConditionBound = "Bound"
 
-// Reasons of the Bound condition.
+// Reasons of the Bound condition. ReasonNotAllowed: the address-space
+// policy refuses a Reservation.
 const (
 	ReasonBound             = "Bound"
 	ReasonPending           = "Pending"
 	ReasonExhausted         = "AddressesExhausted"
 	ReasonConflict          = "AddressConflict"
+	ReasonNotAllowed        = "AddressSpaceNotAllowed"
 	ReasonInvalidSpace      = "InvalidSpace"
 	ReasonClusterIPAMFailed = "ClusterIPAMFailed"
 	ReasonDeleting          = "Deleting"
@@ -205,7 +207,7 @@ func (c condition) set(rsp *fnv1.RunFunctionResponse) {
 	if c.message != "" {
 		o.WithMessage(c.message)
 	}
-	if c.warn || c.reason == ReasonExhausted || c.reason == ReasonConflict || c.reason == ReasonClusterIPAMFailed || c.reason == ReasonInvalidSpace {
+	if c.warn || c.reason == ReasonExhausted || c.reason == ReasonConflict || c.reason == ReasonNotAllowed || c.reason == ReasonClusterIPAMFailed || c.reason == ReasonInvalidSpace {
 		// A Warning result also becomes an event on the XR.
 		response.Warning(rsp, errors.New(c.message)).TargetComposite()
 	}

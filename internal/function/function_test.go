@@ -424,6 +424,17 @@ func TestClusterIPAMInCluster(t *testing.T) {
 			wantReason:  ReasonExhausted,
 			wantMessage: "Reservation team-a/team-a-cluster-node: create failed: not enough free addresses in 10.0.0.0/24: 253 requested, 253 usable, 3 already held, 250 free",
 		},
+		"RefusedByThePolicy": {
+			req: input{xr: ipamXR(k0rdentv1beta1.ProviderInCluster, cidrNode),
+				observed: map[string]string{"node": reservation(inClusterAV, nodeName, `{}`,
+					`{"conditions":[{"type":"Ready","status":"False","reason":"Creating"},{"type":"Synced","status":"False","reason":"ReconcileError","message":"create failed: refused"},
+					{"type":"Allowed","status":"False","reason":"AddressSpaceNotAllowed","message":"10.0.0.0/24 is not within the address space that ClusterProviderConfig \"default\" allows namespace \"team-a\" (10.0.0.1 is outside it)"}]}`)}},
+			wantNames:   []string{"node"},
+			wantFP:      `{"space":{"cidr":"10.0.0.0/24","gateway":"10.0.0.1"},"allAddresses":true}`,
+			wantPhase:   PhaseFailed,
+			wantReason:  ReasonNotAllowed,
+			wantMessage: `Reservation team-a/team-a-cluster-node: 10.0.0.0/24 is not within the address space that ClusterProviderConfig "default" allows namespace "team-a"`,
+		},
 		"Conflict": {
 			req: input{xr: ipamXR(k0rdentv1beta1.ProviderInCluster, cidrNode+`,"clusterNetwork":{"cidr":"10.0.1.0/30"}`),
 				observed: map[string]string{"node": reservation(inClusterAV, nodeName, `{}`,

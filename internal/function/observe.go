@@ -6,6 +6,8 @@ import (
 	"github.com/crossplane/function-sdk-go/resource/composed"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	inclusterv1alpha1 "github.com/provider-ipam/provider-ipam/apis/incluster/v1alpha1"
 )
 
 // state is what an observed composed resource says about its addresses.
@@ -15,7 +17,7 @@ import (
 type state struct {
 	exists    bool
 	ready     bool
-	reason    string // ReasonExhausted or ReasonConflict when it cannot be satisfied
+	reason    string // ReasonExhausted, ReasonConflict or ReasonNotAllowed when it cannot be satisfied
 	message   string // the Synced condition's message when not synced
 	releasing []string
 	addresses []string
@@ -33,7 +35,11 @@ func observe(observed map[resource.Name]resource.ObservedComposed, name resource
 	if c := cd.GetCondition(xpv1.TypeSynced); c.Status == corev1.ConditionFalse {
 		s.message = c.Message
 	}
-	if short, err := cd.GetValue("status.atProvider.shortfall"); err == nil && short != nil {
+	if c := cd.GetCondition(xpv1.ConditionType(inclusterv1alpha1.ConditionAllowed)); c.Status == corev1.ConditionFalse {
+		// The platform team's address-space policy refuses it: nothing is
+		// held, and only a change of policy or claim helps.
+		s.reason, s.message = ReasonNotAllowed, c.Message
+	} else if short, err := cd.GetValue("status.atProvider.shortfall"); err == nil && short != nil {
 		s.reason = ReasonExhausted
 	} else if conflict, err := cd.GetValue("status.atProvider.conflict"); err == nil && conflict != nil {
 		s.reason = ReasonConflict

@@ -231,7 +231,7 @@ func (p *Plane) startWAPI() error {
 func (p *Plane) startProvider(extra ...string) error {
 	// One process, not a pod: no leader election (its default in a pod),
 	// unless extra asks for it.
-	args := append([]string{"--metrics-bind-address=0", "--health-probe-bind-address=0", "--poll=30s", "--max-reconcile-rate=50", "--leader-election=false"}, extra...)
+	args := append([]string{"--metrics-bind-address=0", "--health-probe-bind-address=0", "--poll=30s", "--leader-election=false"}, extra...)
 	_, err := p.start("provider", nil, "provider", args...)
 	return err
 }
