@@ -52,7 +52,7 @@ func run() error {
 		pollInterval   = flag.Duration("poll", 10*time.Minute, "How often each managed resource is checked against its backend.")
 		leaderElection = flag.Bool("leader-election", electDefault, "Elect a leader among replicas, so that one reconciles. Default: LEADER_ELECTION if set, else on when running in a pod (POD_NAMESPACE or a service account namespace), off otherwise.")
 		electionNS     = flag.String("leader-election-namespace", ns, "Namespace of the leader election Lease. Default: the pod's namespace.")
-		maxReconcile   = flag.Int("max-reconcile-rate", 100, "Reconciles per second across all controllers, and concurrent reconciles per controller.")
+		maxReconcile   = flag.Int("max-reconcile-rate", 500, "Reconciles per second across all controllers, and concurrent reconciles per controller.")
 		metricsAddr    = flag.String("metrics-bind-address", ":8080", "Where to serve Prometheus metrics (0 to disable).")
 		probeAddr      = flag.String("health-probe-bind-address", ":8081", "Where to serve health probes (0 to disable).")
 		pprofAddr      = flag.String("pprof-bind-address", "", "Where to serve Go's pprof profiles (empty to disable, the default).")

@@ -425,6 +425,7 @@ func scaleDown(t *testing.T, d *unstructured.Unstructured, space netipx.IPRange,
 	t.Helper()
 	ctx := context.Background()
 	ns := d.GetNamespace()
+	dumpOnFailure(t, ns)
 	_ = unstructured.SetNestedField(d.Object, int64(3), "spec", "config", "workersNumber")
 	createAll(t, d)
 	waitCondition(t, d, "IPAMReady", "Bound")

@@ -9,6 +9,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -17,8 +18,13 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/wait"
+	capiipamv1beta2 "sigs.k8s.io/cluster-api/api/ipam/v1beta2"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	inclusterv1alpha1 "github.com/provider-ipam/provider-ipam/apis/incluster/v1alpha1"
+	infobloxv1alpha1 "github.com/provider-ipam/provider-ipam/apis/infoblox/v1alpha1"
+	ipamv1alpha1 "github.com/provider-ipam/provider-ipam/apis/ipam/v1alpha1"
+	k0rdentv1beta1 "github.com/provider-ipam/provider-ipam/apis/k0rdent/v1beta1"
 	"github.com/provider-ipam/provider-ipam/internal/localplane"
 	"github.com/provider-ipam/provider-ipam/internal/testenv"
 )
@@ -112,4 +118,45 @@ func condition(u *unstructured.Unstructured, typ string) (status, reason, messag
 		}
 	}
 	return "", "", ""
+}
+
+// dumpOnFailure logs, if t fails, the state of ns that decides what is
+// held and released: the pools' status, the Reservations' conditions and
+// addresses, the ClusterIPAMs' conditions and the IPAddresses. A failure
+// of a flow that crosses several controllers is then readable from the
+// test's output alone.
+func dumpOnFailure(t *testing.T, ns string) {
+	t.Helper()
+	t.Cleanup(func() {
+		if !t.Failed() {
+			return
+		}
+		ctx := context.Background()
+		for _, k := range []struct {
+			gvk    schema.GroupVersionKind
+			fields [][]string
+		}{
+			{ipamv1alpha1.IPPoolGroupVersionKind, [][]string{{"spec", "reservationRefs"}, {"status", "inUse"}, {"status", "protectedRefs"}, {"status", "conditions"}}},
+			{inclusterv1alpha1.ReservationGroupVersionKind, [][]string{{"metadata", "finalizers"}, {"metadata", "deletionTimestamp"}, {"status", "atProvider"}, {"status", "conditions"}}},
+			{infobloxv1alpha1.ReservationGroupVersionKind, [][]string{{"metadata", "finalizers"}, {"metadata", "deletionTimestamp"}, {"status", "atProvider"}, {"status", "conditions"}}},
+			{k0rdentv1beta1.ClusterIPAMGVK, [][]string{{"status", "phase"}, {"status", "conditions"}}},
+			{capiipamv1beta2.GroupVersion.WithKind("IPAddress"), [][]string{{"spec", "address"}, {"spec", "claimRef"}}},
+		} {
+			l := &unstructured.UnstructuredList{}
+			l.SetGroupVersionKind(k.gvk.GroupVersion().WithKind(k.gvk.Kind + "List"))
+			if err := plane.Kube.List(ctx, l, client.InNamespace(ns)); err != nil {
+				t.Logf("cannot list %s in %s: %v", k.gvk.Kind, ns, err)
+				continue
+			}
+			for _, u := range l.Items {
+				parts := []string{}
+				for _, f := range k.fields {
+					if v, ok, _ := unstructured.NestedFieldNoCopy(u.Object, f...); ok {
+						parts = append(parts, fmt.Sprintf("%s=%v", strings.Join(f, "."), v))
+					}
+				}
+				t.Logf("%s %s/%s rv %s: %s", k.gvk.Kind, ns, u.GetName(), u.GetResourceVersion(), strings.Join(parts, " "))
+			}
+		}
+	})
 }
