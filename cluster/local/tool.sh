@@ -22,6 +22,9 @@ case "$name" in
   controller-gen) mod=codegen;    pkg=sigs.k8s.io/controller-tools/cmd/controller-gen;    ver_of=sigs.k8s.io/controller-tools ;;
   angryjet)       mod=codegen;    pkg=github.com/crossplane/crossplane-tools/cmd/angryjet; ver_of=github.com/crossplane/crossplane-tools ;;
   capi-ipam-in-cluster) mod=capi-ipam; pkg=sigs.k8s.io/cluster-api-ipam-provider-in-cluster; ver_of=sigs.k8s.io/cluster-api-ipam-provider-in-cluster ;;
+  capi-core)      mod=capi;       pkg=sigs.k8s.io/cluster-api;                     ver_of=sigs.k8s.io/cluster-api ;;
+  capv)           mod=capv;       pkg=sigs.k8s.io/cluster-api-provider-vsphere;    ver_of=sigs.k8s.io/cluster-api-provider-vsphere ;;
+  vcsim)          mod=capv;       pkg=./vcsim;                                     ver_of=github.com/vmware/govmomi ;;
   *) echo "tool.sh: unknown tool $name" >&2; exit 2 ;;
 esac
 
