@@ -37,6 +37,12 @@ ldflags='-s -w'
 suffix=
 case "$name" in
   crossplane|crank) ldflags="$ldflags -X github.com/crossplane/crossplane/v2/internal/version.version=$ver"; suffix=-stamped ;;
+  # Cluster API's managers refuse an API server whose version they cannot
+  # parse, and unstamped it reports v0.0.0-master.
+  kube-apiserver)
+    minor=${ver#v1.}; minor=${minor%%.*}
+    ldflags="$ldflags -X k8s.io/component-base/version.gitVersion=$ver -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$minor"
+    suffix=-stamped ;;
 esac
 cached="$cache/$name-$ver$suffix"
 if [ ! -x "$cached" ]; then
