@@ -24,7 +24,6 @@ import (
 	kerrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/client-go/util/retry"
 	capiipamv1beta2 "sigs.k8s.io/cluster-api/api/ipam/v1beta2"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
@@ -169,26 +168,8 @@ func provisionOnCAPV(t *testing.T, vs *localplane.VSphere, d *unstructured.Unstr
 	}
 
 	// Down to one worker, in the deployment and in the MachineDeployment.
-	if err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
-		cur, err := get(ctx, d)
-		if err != nil {
-			return err
-		}
-		_ = unstructured.SetNestedField(cur.Object, int64(1), "spec", "config", "workersNumber")
-		return plane.Kube.Update(ctx, cur)
-	}); err != nil {
-		t.Fatal(err)
-	}
-	if err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
-		cur, err := get(ctx, workers)
-		if err != nil {
-			return err
-		}
-		_ = unstructured.SetNestedField(cur.Object, int64(1), "spec", "replicas")
-		return plane.Kube.Update(ctx, cur)
-	}); err != nil {
-		t.Fatal(err)
-	}
+	setField(t, d, int64(1), "spec", "config", "workersNumber")
+	setField(t, workers, int64(1), "spec", "replicas")
 	eventually(t, 5*time.Minute, "one VM left, the departed ones' addresses freed", func(ctx context.Context) (bool, error) {
 		var err error
 		if vms, err = clonedVMs(ctx, vs, name+"-workers"); err != nil || len(vms) != 1 || !withAddresses(vms) {
