@@ -3,14 +3,14 @@
 SHELL := /usr/bin/env bash
 export GOFLAGS ?= -buildvcs=false
 TOOL := cluster/local/tool.sh
-TOOLS := etcd kube-apiserver kube-controller-manager kubectl controller-gen angryjet crossplane crank crane
+TOOLS := etcd kube-apiserver kube-controller-manager kubectl controller-gen angryjet crossplane crank crane capi-core capv vcsim
 PKGS := ./...
 
 .PHONY: all tools generate check-generate build xpkg lint test test-unit test-integration bench bench-e2e demo clean
 
 all: build
 
-## tools: build the pinned kube-apiserver, kube-controller-manager, etcd, kubectl, Crossplane, crank, crane, controller-gen and angryjet into bin/
+## tools: build the pinned kube-apiserver, kube-controller-manager, etcd, kubectl, Crossplane, crank, crane, controller-gen, angryjet, the Cluster API core and CAPV managers and the vCenter simulator into bin/
 tools:
 	@for t in $(TOOLS); do $(TOOL) $$t >/dev/null || exit 1; done
 

@@ -6,6 +6,7 @@ require (
 	github.com/crossplane/crossplane-runtime/v2 v2.2.0
 	github.com/google/go-containerregistry v0.20.7
 	github.com/infobloxopen/infoblox-go-client/v2 v2.12.0
+	github.com/vmware/govmomi v0.51.0
 	go.uber.org/zap v1.27.1
 	go4.org/netipx v0.0.0-20231129151722-fdeea329fbba
 	k8s.io/apimachinery v0.35.3

@@ -22,6 +22,9 @@ case "$name" in
   controller-gen) mod=codegen;    pkg=sigs.k8s.io/controller-tools/cmd/controller-gen;    ver_of=sigs.k8s.io/controller-tools ;;
   angryjet)       mod=codegen;    pkg=github.com/crossplane/crossplane-tools/cmd/angryjet; ver_of=github.com/crossplane/crossplane-tools ;;
   capi-ipam-in-cluster) mod=capi-ipam; pkg=sigs.k8s.io/cluster-api-ipam-provider-in-cluster; ver_of=sigs.k8s.io/cluster-api-ipam-provider-in-cluster ;;
+  capi-core)      mod=capi;       pkg=sigs.k8s.io/cluster-api;                     ver_of=sigs.k8s.io/cluster-api ;;
+  capv)           mod=capv;       pkg=sigs.k8s.io/cluster-api-provider-vsphere;    ver_of=sigs.k8s.io/cluster-api-provider-vsphere ;;
+  vcsim)          mod=capv;       pkg=./vcsim;                                     ver_of=github.com/vmware/govmomi ;;
   *) echo "tool.sh: unknown tool $name" >&2; exit 2 ;;
 esac
 
@@ -34,6 +37,12 @@ ldflags='-s -w'
 suffix=
 case "$name" in
   crossplane|crank) ldflags="$ldflags -X github.com/crossplane/crossplane/v2/internal/version.version=$ver"; suffix=-stamped ;;
+  # Cluster API's managers refuse an API server whose version they cannot
+  # parse, and unstamped it reports v0.0.0-master.
+  kube-apiserver)
+    minor=${ver#v1.}; minor=${minor%%.*}
+    ldflags="$ldflags -X k8s.io/component-base/version.gitVersion=$ver -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$minor"
+    suffix=-stamped ;;
 esac
 cached="$cache/$name-$ver$suffix"
 if [ ! -x "$cached" ]; then

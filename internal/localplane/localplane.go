@@ -14,7 +14,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -359,13 +358,11 @@ func (p *Plane) startCrossplaneCore(env []string, cache, serverDir, clientDir st
 
 // crossplaneCRDs is Crossplane's own CRD directory, in the pinned module.
 func crossplaneCRDs(root string) (string, error) {
-	cmd := exec.Command("go", "list", "-m", "-f", "{{.Dir}}", "github.com/crossplane/crossplane/v2")
-	cmd.Dir = filepath.Join(root, "cluster", "local", "tools", "crossplane")
-	out, err := cmd.Output()
+	dir, err := toolModuleDir(root, "crossplane", "github.com/crossplane/crossplane/v2")
 	if err != nil {
-		return "", fmt.Errorf("cannot find the Crossplane module: %w", err)
+		return "", err
 	}
-	return filepath.Join(strings.TrimSpace(string(out)), "cluster", "crds"), nil
+	return filepath.Join(dir, "cluster", "crds"), nil
 }
 
 // secretToDir writes a TLS Secret's tls.crt, tls.key and ca.crt to a
@@ -387,8 +384,8 @@ func (p *Plane) secretToDir(ctx context.Context, name, dir string) (string, erro
 	return d, nil
 }
 
-// ReadObjects decodes every YAML document of the .yaml files under dir,
-// except those named in skip.
+// ReadObjects decodes every YAML document of the .yaml files under dir (or
+// of dir itself if it is a file), except those named in skip.
 func ReadObjects(dir string, skip ...string) ([]*unstructured.Unstructured, error) {
 	var out []*unstructured.Unstructured
 	err := filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {

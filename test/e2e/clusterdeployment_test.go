@@ -16,7 +16,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/client-go/util/retry"
 	capiipamv1beta2 "sigs.k8s.io/cluster-api/api/ipam/v1beta2"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -266,7 +265,6 @@ func TestNotEnoughAddressesIsReported(t *testing.T) {
 // address for every node.
 func TestScaleUpReservesBeforeMachines(t *testing.T) {
 	ns := namespace(t, "e2e-cd-scale")
-	ctx := context.Background()
 	d := of(examples(t, "clusterdeployment-inline.yaml", ns), k0rdentv1beta1.ClusterDeploymentGVK)
 	_ = unstructured.SetNestedStringSlice(d.Object, []string{"10.33.0.10-10.33.0.19"}, "spec", "ipamClaim", "spec", "nodeNetwork", "ipAddresses")
 	_ = unstructured.SetNestedField(d.Object, "10.33.0.1", "spec", "ipamClaim", "spec", "nodeNetwork", "gateway")
@@ -275,16 +273,7 @@ func TestScaleUpReservesBeforeMachines(t *testing.T) {
 	checkComposedCluster(t, d, d.GetName(), "10.33.0.1", 1)
 
 	// Crossplane writes the deployment too: retry on its writes.
-	if err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
-		cur, err := get(ctx, d)
-		if err != nil {
-			return err
-		}
-		_ = unstructured.SetNestedField(cur.Object, int64(3), "spec", "config", "workersNumber")
-		return plane.Kube.Update(ctx, cur)
-	}); err != nil {
-		t.Fatal(err)
-	}
+	setField(t, d, int64(3), "spec", "config", "workersNumber")
 	poolName := d.GetName() + "-node"
 	var violation string
 	eventually(t, 3*time.Minute, "three workers, with four addresses held", func(ctx context.Context) (bool, error) {
@@ -444,16 +433,7 @@ func scaleDown(t *testing.T, d *unstructured.Unstructured, space netipx.IPRange,
 		seen[a] = true
 	}
 
-	if err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
-		cur, err := get(ctx, d)
-		if err != nil {
-			return err
-		}
-		_ = unstructured.SetNestedField(cur.Object, int64(1), "spec", "config", "workersNumber")
-		return plane.Kube.Update(ctx, cur)
-	}); err != nil {
-		t.Fatal(err)
-	}
+	setField(t, d, int64(1), "spec", "config", "workersNumber")
 	// Every machine still runs: nothing is released yet.
 	cur := waitCondition(t, d, "IPAMReady", "ReleasingAddresses")
 	if _, _, msg := condition(cur, "IPAMReady"); !strings.Contains(msg, "still in use by machines") {

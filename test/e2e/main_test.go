@@ -18,6 +18,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/util/retry"
 	capiipamv1beta2 "sigs.k8s.io/cluster-api/api/ipam/v1beta2"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -102,6 +103,25 @@ func get(ctx context.Context, u *unstructured.Unstructured) (*unstructured.Unstr
 	cur := &unstructured.Unstructured{}
 	cur.SetGroupVersionKind(u.GroupVersionKind())
 	return cur, plane.Kube.Get(ctx, client.ObjectKeyFromObject(u), cur)
+}
+
+// setField writes value at path into u's current state, retrying on
+// conflicts: Crossplane and the CAPI managers write the same objects.
+func setField(t *testing.T, u *unstructured.Unstructured, value any, path ...string) {
+	t.Helper()
+	ctx := context.Background()
+	if err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		cur, err := get(ctx, u)
+		if err != nil {
+			return err
+		}
+		if err := unstructured.SetNestedField(cur.Object, value, path...); err != nil {
+			return err
+		}
+		return plane.Kube.Update(ctx, cur)
+	}); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func str(u *unstructured.Unstructured, path ...string) string {
