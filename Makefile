@@ -3,16 +3,23 @@
 SHELL := /usr/bin/env bash
 export GOFLAGS ?= -buildvcs=false
 TOOL := cluster/local/tool.sh
-TOOLS := etcd kube-apiserver kube-controller-manager kubectl controller-gen angryjet crossplane crank crane capi-core capv vcsim
+TOOLS := etcd kube-apiserver kube-controller-manager kubectl controller-gen angryjet crossplane crank crane
+# The end-to-end suite also runs Cluster API's core and CAPV managers against
+# the vCenter simulator; the demo does not need them.
+E2E_TOOLS := capi-core capv vcsim
 PKGS := ./...
 
-.PHONY: all tools generate check-generate build xpkg lint test test-unit test-integration bench bench-e2e demo clean
+.PHONY: all tools e2e-tools generate check-generate build xpkg lint test test-unit test-integration bench bench-e2e demo clean
 
 all: build
 
-## tools: build the pinned kube-apiserver, kube-controller-manager, etcd, kubectl, Crossplane, crank, crane, controller-gen, angryjet, the Cluster API core and CAPV managers and the vCenter simulator into bin/
+## tools: build the pinned kube-apiserver, kube-controller-manager, etcd, kubectl, Crossplane, crank, crane, controller-gen and angryjet into bin/
 tools:
 	@for t in $(TOOLS); do $(TOOL) $$t >/dev/null || exit 1; done
+
+## e2e-tools: build the pinned Cluster API core and CAPV managers and the vCenter simulator into bin/
+e2e-tools:
+	@for t in $(E2E_TOOLS); do $(TOOL) $$t >/dev/null || exit 1; done
 
 ## generate: regenerate deepcopy, managed-resource methods and CRDs
 generate:
@@ -44,7 +51,7 @@ lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
 ## test: generated files current, lint, unit tests (race detector), integration tests on a real API server, end-to-end tests on real Crossplane
-test: tools check-generate lint build
+test: tools e2e-tools check-generate lint build
 	go test -race -count=1 ./internal/ipam/... ./internal/wapisim/...
 	go test -count=1 -timeout 30m $(PKGS)
 
