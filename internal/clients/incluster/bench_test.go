@@ -68,6 +68,10 @@ func BenchmarkReserve(b *testing.B) {
 	if err := testenv.AllowTestAddressSpaces(ctx, kube); err != nil {
 		b.Fatal(err)
 	}
+	testenv.Eventually(b, 30*time.Second, "the address-space policy in the ledger's cache", func(ctx context.Context) (bool, error) {
+		err := ca.Get(ctx, client.ObjectKey{Name: v1alpha1.DefaultProviderConfig}, &v1alpha1.ClusterProviderConfig{})
+		return err == nil, client.IgnoreNotFound(err)
+	})
 
 	for _, bits := range []int{24, 20, 16} {
 		for _, fill := range []int{0, 50, 95} {

@@ -56,6 +56,12 @@ func startLedger(t *testing.T) ledgerEnv {
 	if err := testenv.AllowTestAddressSpaces(ctx, kube); err != nil {
 		t.Fatal(err)
 	}
+	// The ledger reads the policy from its cache: a test that reserves at
+	// once must not race the informer that delivers it.
+	testenv.Eventually(t, 30*time.Second, "the address-space policy in the ledger's cache", func(ctx context.Context) (bool, error) {
+		err := ca.Get(ctx, client.ObjectKey{Name: v1alpha1.DefaultProviderConfig}, &v1alpha1.ClusterProviderConfig{})
+		return err == nil, client.IgnoreNotFound(err)
+	})
 	return ledgerEnv{kube: kube, cache: ca, ledger: l}
 }
 
