@@ -13,7 +13,7 @@ import (
 
 	commonv1alpha1 "github.com/provider-ipam/provider-ipam/apis/common/v1alpha1"
 	k0rdentv1beta1 "github.com/provider-ipam/provider-ipam/apis/k0rdent/v1beta1"
-	"github.com/provider-ipam/provider-ipam/internal/ipam"
+	"github.com/provider-ipam/provider-ipam/internal/addressing"
 )
 
 // Condition types of a ClusterDeployment.
@@ -451,7 +451,7 @@ func spaceSize(raw map[string]any) (int64, bool) {
 	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(raw, &s); err != nil {
 		return 0, false
 	}
-	sp, err := ipam.ParseSpace(ipam.SpecOf(s))
+	sp, err := addressing.ParseSpace(addressing.SpecOf(s))
 	if err != nil {
 		return 0, false
 	}
@@ -463,18 +463,18 @@ func spaceSize(raw map[string]any) (int64, bool) {
 func countAddresses(addrs []string) int64 {
 	var n uint64
 	for _, a := range addrs {
-		r, err := ipam.ParseRange("addresses", a)
+		r, err := addressing.ParseRange("addresses", a)
 		if err != nil {
 			continue
 		}
-		n += min(ipam.RangeSize(r), uint64(1)<<40)
+		n += min(addressing.RangeSize(r), uint64(1)<<40)
 	}
 	return int64(min(n, uint64(1)<<62))
 }
 
 // firstAddress is the first address of an address, CIDR or range entry.
 func firstAddress(entry string) string {
-	r, err := ipam.ParseRange("addresses", entry)
+	r, err := addressing.ParseRange("addresses", entry)
 	if err != nil {
 		return entry
 	}

@@ -22,7 +22,7 @@ import (
 	infobloxv1alpha1 "github.com/provider-ipam/provider-ipam/apis/infoblox/v1alpha1"
 	ipamv1alpha1 "github.com/provider-ipam/provider-ipam/apis/ipam/v1alpha1"
 	k0rdentv1beta1 "github.com/provider-ipam/provider-ipam/apis/k0rdent/v1beta1"
-	"github.com/provider-ipam/provider-ipam/internal/ipam"
+	"github.com/provider-ipam/provider-ipam/internal/addressing"
 )
 
 const (
@@ -126,7 +126,7 @@ func composeClusterIPAM(req *fnv1.RunFunctionRequest, rsp *fnv1.RunFunctionRespo
 	for _, n := range nets {
 		// What CEL cannot afford at admission (ranges inside the network,
 		// overlaps, a listed gateway) is refused before anything is held.
-		sp, err := ipam.ParseSpace(ipam.SpecOf(n.space))
+		sp, err := addressing.ParseSpace(addressing.SpecOf(n.space))
 		if err != nil {
 			invalid = append(invalid, fmt.Sprintf("spec.%s: %v", n.field, err))
 			continue
@@ -282,7 +282,7 @@ func (c *clusterIPAM) observedCount(key resource.Name) int64 {
 // ipAddresses, one per listed address; with cidr, the node count (k0rdent's
 // template defaults when unknown) for the node network and one address for
 // the others. A network never loses a Reservation it already has.
-func (c *clusterIPAM) infoblox(n *network, sp ipam.Space) error {
+func (c *clusterIPAM) infoblox(n *network, sp addressing.Space) error {
 	base := map[string]any{"claim": c.claim()}
 	if cluster, _ := c.spec["cluster"].(string); cluster != "" {
 		base["cluster"] = cluster
@@ -405,7 +405,7 @@ func (c *clusterIPAM) poolInUse() (set *netipx.IPSet, known bool) {
 		return nil, false
 	}
 	for _, e := range list {
-		r, err := ipam.ParseRange("inUse", e)
+		r, err := addressing.ParseRange("inUse", e)
 		if err != nil {
 			return nil, false
 		}
@@ -626,5 +626,5 @@ func compact(addrs []string) []string {
 	}
 	slices.SortFunc(parsed, netip.Addr.Compare)
 	parsed = slices.Compact(parsed)
-	return strings.Split(ipam.FormatAddrs(parsed), ",")
+	return strings.Split(addressing.FormatAddrs(parsed), ",")
 }

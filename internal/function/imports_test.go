@@ -28,7 +28,7 @@ func TestFunctionDependsOnAPITypesOnly(t *testing.T) {
 		}
 		for _, imp := range f.Imports {
 			p, _ := strconv.Unquote(imp.Path.Value)
-			if strings.HasPrefix(p, module) && !strings.HasPrefix(p, module+"apis/") && p != module+"internal/ipam" {
+			if strings.HasPrefix(p, module) && !strings.HasPrefix(p, module+"apis/") && p != module+"internal/addressing" {
 				t.Errorf("%s imports %s", file, p)
 			}
 		}

@@ -40,10 +40,10 @@ import (
 	inclusterv1alpha1 "github.com/provider-ipam/provider-ipam/apis/incluster/v1alpha1"
 	infobloxv1alpha1 "github.com/provider-ipam/provider-ipam/apis/infoblox/v1alpha1"
 	"github.com/provider-ipam/provider-ipam/apis/ipam/v1alpha1"
+	"github.com/provider-ipam/provider-ipam/internal/addressing"
 	"github.com/provider-ipam/provider-ipam/internal/clients/incluster"
 	"github.com/provider-ipam/provider-ipam/internal/conditions"
-	"github.com/provider-ipam/provider-ipam/internal/controller/ipam/pool"
-	"github.com/provider-ipam/provider-ipam/internal/ipam"
+	"github.com/provider-ipam/provider-ipam/internal/controller/capi/backing"
 )
 
 const (
@@ -63,13 +63,13 @@ const (
 const debounce = time.Second
 
 // Setup adds a controller that reconciles IPPools. The pool indexes must be
-// registered (pool.SetupIndexes), and o.Gate must be fed by the CRD gate.
-func Setup(mgr ctrl.Manager, o controller.Options, l *incluster.Ledger, guards *pool.Guards) error {
+// registered (backing.SetupIndexes), and o.Gate must be fed by the CRD gate.
+func Setup(mgr ctrl.Manager, o controller.Options, l *incluster.Ledger, guards *backing.Guards) error {
 	name := "ippool/" + v1alpha1.Group
 	r := &Reconciler{
 		kube:   mgr.GetClient(),
 		apis:   mgr.GetAPIReader(),
-		fin:    pool.Finalizers{Client: mgr.GetClient(), Reader: mgr.GetAPIReader()},
+		fin:    backing.Finalizers{Client: mgr.GetClient(), Reader: mgr.GetAPIReader()},
 		ledger: l,
 		guards: guards,
 		log:    o.Logger.WithValues("controller", name),
@@ -139,7 +139,7 @@ func specOrMetaChanged(e event.UpdateEvent) bool {
 func (r *Reconciler) reservationToPools(gk schema.GroupKind) handler.MapFunc {
 	return func(ctx context.Context, o client.Object) []reconcile.Request {
 		l := &v1alpha1.IPPoolList{}
-		if err := r.kube.List(ctx, l, client.InNamespace(o.GetNamespace()), client.MatchingFields{pool.IndexReservation: pool.RefKey(gk.Group, gk.Kind, o.GetName())}); err != nil {
+		if err := r.kube.List(ctx, l, client.InNamespace(o.GetNamespace()), client.MatchingFields{backing.IndexReservation: backing.RefKey(gk.Group, gk.Kind, o.GetName())}); err != nil {
 			r.log.Info(errListPools, "error", err)
 			return nil
 		}
@@ -154,7 +154,7 @@ func (r *Reconciler) reservationToPools(gk schema.GroupKind) handler.MapFunc {
 // addressToPool wakes the pool an IPAddress was handed out from.
 func addressToPool(_ context.Context, o client.Object) []reconcile.Request {
 	a, ok := o.(*capiipamv1beta2.IPAddress)
-	if !ok || !pool.Ours(a.Spec.PoolRef) {
+	if !ok || !backing.Ours(a.Spec.PoolRef) {
 		return nil
 	}
 	return []reconcile.Request{{NamespacedName: client.ObjectKey{Namespace: a.Namespace, Name: a.Spec.PoolRef.Name}}}
@@ -164,9 +164,9 @@ func addressToPool(_ context.Context, o client.Object) []reconcile.Request {
 type Reconciler struct {
 	kube   client.Client
 	apis   client.Reader // the API server itself, for decisions that must not be stale
-	fin    pool.Finalizers
+	fin    backing.Finalizers
 	ledger *incluster.Ledger
-	guards *pool.Guards
+	guards *backing.Guards
 	log    logging.Logger
 	poll   time.Duration
 }
@@ -180,10 +180,10 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 	}
 	// Read only, so not copied out of the cache: a pool may have thousands.
 	addrs := &capiipamv1beta2.IPAddressList{}
-	if err := r.kube.List(ctx, addrs, client.InNamespace(p.Namespace), client.MatchingFields{pool.IndexPool: p.Name}, client.UnsafeDisableDeepCopy); err != nil {
+	if err := r.kube.List(ctx, addrs, client.InNamespace(p.Namespace), client.MatchingFields{backing.IndexPool: p.Name}, client.UnsafeDisableDeepCopy); err != nil {
 		return reconcile.Result{}, fmt.Errorf("%s: %w", errListAddrs, err)
 	}
-	b, err := pool.Resolve(ctx, r.kube, p)
+	b, err := backing.Resolve(ctx, r.kube, p)
 	if err != nil {
 		return reconcile.Result{}, err
 	}
@@ -271,7 +271,7 @@ func (r *Reconciler) release(ctx context.Context, p *v1alpha1.IPPool) (*capiipam
 	if !isUnavailableOrNil(err) {
 		return nil, false, fmt.Errorf("%s: %w", errFinalizers, err)
 	}
-	set(pool.GuardState{Released: true})
+	set(backing.GuardState{Released: true})
 	if !p.DeletionTimestamp.IsZero() {
 		r.guards.Forget(p.UID)
 		return nil, true, nil
@@ -281,8 +281,8 @@ func (r *Reconciler) release(ctx context.Context, p *v1alpha1.IPPool) (*capiipam
 
 // sweep brings the ledger's leases of p in line with its IPAddresses. A
 // pool being deleted with no IPAddress left ends its cooling leases at once.
-func (r *Reconciler) sweep(ctx context.Context, p *v1alpha1.IPPool, b pool.Backing, addrs []capiipamv1beta2.IPAddress) (time.Duration, error) {
-	space, err := ipam.ParseSpace(pool.Space(p))
+func (r *Reconciler) sweep(ctx context.Context, p *v1alpha1.IPPool, b backing.Backing, addrs []capiipamv1beta2.IPAddress) (time.Duration, error) {
+	space, err := addressing.ParseSpace(backing.Space(p))
 	if err != nil {
 		return 0, nil // Reported by the status; nothing is handed out from it.
 	}
@@ -294,7 +294,7 @@ func (r *Reconciler) sweep(ctx context.Context, p *v1alpha1.IPPool, b pool.Backi
 	for _, a := range addrs {
 		if ip, err := netip.ParseAddr(a.Spec.Address); err == nil && a.DeletionTimestamp.IsZero() {
 			inUse[ip] = incluster.Use{
-				Claim: inclusterv1alpha1.LeaseHolder{Name: a.Spec.ClaimRef.Name, UID: a.Labels[pool.LabelClaimUID]},
+				Claim: inclusterv1alpha1.LeaseHolder{Name: a.Spec.ClaimRef.Name, UID: a.Labels[backing.LabelClaimUID]},
 				Since: a.CreationTimestamp.Time,
 			}
 		}
@@ -342,10 +342,10 @@ func (r *Reconciler) claimState(ns string) func(context.Context, inclusterv1alph
 // returns the other IPAddresses.
 func (r *Reconciler) strays(ctx context.Context, p *v1alpha1.IPPool, addrs []capiipamv1beta2.IPAddress) ([]capiipamv1beta2.IPAddress, error) {
 	stray := func(c *capiipamv1beta2.IPAddressClaim, a *capiipamv1beta2.IPAddress) bool {
-		return string(c.UID) == a.Labels[pool.LabelClaimUID] && c.Status.AddressRef.Name != "" && c.Status.AddressRef.Name != a.Name
+		return string(c.UID) == a.Labels[backing.LabelClaimUID] && c.Status.AddressRef.Name != "" && c.Status.AddressRef.Name != a.Name
 	}
 	claims := &capiipamv1beta2.IPAddressClaimList{}
-	if err := r.kube.List(ctx, claims, client.InNamespace(p.Namespace), client.MatchingFields{pool.IndexPool: p.Name}, client.UnsafeDisableDeepCopy); err != nil {
+	if err := r.kube.List(ctx, claims, client.InNamespace(p.Namespace), client.MatchingFields{backing.IndexPool: p.Name}, client.UnsafeDisableDeepCopy); err != nil {
 		return nil, fmt.Errorf("%s: %w", errListClaims, err)
 	}
 	byName := make(map[string]*capiipamv1beta2.IPAddressClaim, len(claims.Items))
@@ -366,7 +366,7 @@ func (r *Reconciler) strays(ctx context.Context, p *v1alpha1.IPPool, addrs []cap
 			out = append(out, *a)
 			continue
 		}
-		if err := pool.DeleteAddress(ctx, r.kube, r.apis, r.ledger, a); err != nil {
+		if err := backing.DeleteAddress(ctx, r.kube, r.apis, r.ledger, a); err != nil {
 			return nil, err
 		}
 	}
@@ -389,7 +389,7 @@ func (r *Reconciler) cooling(p *v1alpha1.IPPool) []netip.Addr {
 // one of p's IPAddresses still has: a machine created from a pool read just
 // before the drop. Those are returned, and kept until that machine goes.
 func (r *Reconciler) unprotectDropped(ctx context.Context, p *v1alpha1.IPPool) ([]v1alpha1.ReservationRef, error) {
-	dropped := pool.Dropped(p, p.Status.ProtectedRefs)
+	dropped := backing.Dropped(p, p.Status.ProtectedRefs)
 	if len(dropped) == 0 {
 		return nil, nil
 	}
@@ -415,7 +415,7 @@ func (r *Reconciler) unprotectDropped(ctx context.Context, p *v1alpha1.IPPool) (
 // live lists p's IPAddresses on the API server itself.
 func (r *Reconciler) live(ctx context.Context, p *v1alpha1.IPPool) (*capiipamv1beta2.IPAddressList, error) {
 	l := &capiipamv1beta2.IPAddressList{}
-	if err := r.apis.List(ctx, l, client.InNamespace(p.Namespace), client.MatchingLabels{pool.LabelPoolUID: string(p.UID)}); err != nil {
+	if err := r.apis.List(ctx, l, client.InNamespace(p.Namespace), client.MatchingLabels{backing.LabelPoolUID: string(p.UID)}); err != nil {
 		return nil, fmt.Errorf("%s: %w", errListAddrs, err)
 	}
 	return l, nil
@@ -454,14 +454,14 @@ func setStatus(p *v1alpha1.IPPool, addrs []capiipamv1beta2.IPAddress, cooling []
 	inUse = slices.Compact(inUse)
 	p.Status.InUse = nil
 	if len(inUse) > 0 {
-		p.Status.InUse = strings.Split(ipam.FormatAddrs(inUse), ",")
+		p.Status.InUse = strings.Split(addressing.FormatAddrs(inUse), ",")
 	}
-	sp, err := ipam.ParseSpace(pool.Space(p))
+	sp, err := addressing.ParseSpace(backing.Space(p))
 	if err != nil {
 		p.Status.Total, p.Status.Free = 0, 0
 		cond.Status, cond.Reason, cond.Message = metav1.ConditionFalse, v1alpha1.ReasonInvalidSpec, err.Error()
 	} else {
-		held := ipam.NewIndex()
+		held := addressing.NewIndex()
 		for _, ip := range inUse {
 			held.Add(ip)
 		}
@@ -493,6 +493,6 @@ func clamp(n uint64) int64 {
 // isUnavailableOrNil reports whether err is nil or only says references are
 // gone or going, which is a condition to report, not a failure to retry.
 func isUnavailableOrNil(err error) bool {
-	var me *pool.UnavailableError
+	var me *backing.UnavailableError
 	return err == nil || errors.As(err, &me)
 }

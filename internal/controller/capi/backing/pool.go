@@ -1,9 +1,9 @@
-// Package pool holds what the IPPool and IPAddressClaim controllers share:
+// Package backing holds what the IPPool and IPAddressClaim controllers share:
 // how an IPPool's IPAddresses are labelled and indexed, what backs a pool
 // (its Reservations, read from the cache), the per-pool guard between
 // allocating and releasing, and the in-use finalizer on the pool and its
 // Reservations.
-package pool
+package backing
 
 import (
 	"context"
@@ -20,8 +20,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/provider-ipam/provider-ipam/apis/ipam/v1alpha1"
+	"github.com/provider-ipam/provider-ipam/internal/addressing"
 	"github.com/provider-ipam/provider-ipam/internal/clients/incluster"
-	"github.com/provider-ipam/provider-ipam/internal/ipam"
 )
 
 // Labels on every IPAddress the provider creates. UIDs, not names: names may
@@ -70,8 +70,8 @@ func Ref(p *v1alpha1.IPPool) capiipamv1beta2.IPPoolReference {
 }
 
 // Space is the address space p hands out from.
-func Space(p *v1alpha1.IPPool) ipam.SpaceSpec {
-	return ipam.SpaceSpec{IPAddresses: p.Spec.Addresses, Gateway: p.Spec.Gateway, Prefix: int(p.Spec.Prefix)}
+func Space(p *v1alpha1.IPPool) addressing.SpaceSpec {
+	return addressing.SpaceSpec{IPAddresses: p.Spec.Addresses, Gateway: p.Spec.Gateway, Prefix: int(p.Spec.Prefix)}
 }
 
 // RefKey identifies a referenced object within a namespace, whatever the

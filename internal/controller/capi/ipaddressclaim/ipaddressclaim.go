@@ -48,10 +48,10 @@ import (
 
 	inclusterv1alpha1 "github.com/provider-ipam/provider-ipam/apis/incluster/v1alpha1"
 	"github.com/provider-ipam/provider-ipam/apis/ipam/v1alpha1"
+	"github.com/provider-ipam/provider-ipam/internal/addressing"
 	"github.com/provider-ipam/provider-ipam/internal/clients/incluster"
 	"github.com/provider-ipam/provider-ipam/internal/conditions"
-	"github.com/provider-ipam/provider-ipam/internal/controller/ipam/pool"
-	"github.com/provider-ipam/provider-ipam/internal/ipam"
+	"github.com/provider-ipam/provider-ipam/internal/controller/capi/backing"
 )
 
 // FinalizerReleaseAddress was put on claims by earlier versions; it is
@@ -92,14 +92,14 @@ const (
 var errCacheLags = errors.New("the cache has not seen the claim's IPAddress yet")
 
 // Setup adds a controller that reconciles IPAddressClaims on IPPools. The
-// pool indexes must be registered (pool.SetupIndexes).
-func Setup(mgr ctrl.Manager, o controller.Options, l *incluster.Ledger, guards *pool.Guards) error {
+// pool indexes must be registered (backing.SetupIndexes).
+func Setup(mgr ctrl.Manager, o controller.Options, l *incluster.Ledger, guards *backing.Guards) error {
 	name := "ipaddressclaim/" + v1alpha1.Group
 	w := newWaiters()
 	r := &Reconciler{
 		kube:    mgr.GetClient(),
 		apis:    mgr.GetAPIReader(),
-		fin:     pool.Finalizers{Client: mgr.GetClient(), Reader: mgr.GetAPIReader()},
+		fin:     backing.Finalizers{Client: mgr.GetClient(), Reader: mgr.GetAPIReader()},
 		ledger:  l,
 		guards:  guards,
 		waiters: w,
@@ -108,7 +108,7 @@ func Setup(mgr ctrl.Manager, o controller.Options, l *incluster.Ledger, guards *
 	l.OnFree(w.wakeFor)
 	ours := predicate.NewPredicateFuncs(func(o client.Object) bool {
 		c, ok := o.(*capiipamv1beta2.IPAddressClaim)
-		return ok && pool.Ours(c.Spec.PoolRef)
+		return ok && backing.Ours(c.Spec.PoolRef)
 	})
 	return ctrl.NewControllerManagedBy(mgr).
 		Named(name).
@@ -131,9 +131,9 @@ func Setup(mgr ctrl.Manager, o controller.Options, l *incluster.Ledger, guards *
 type Reconciler struct {
 	kube    client.Client
 	apis    client.Reader // the API server itself, for reads that must not be stale
-	fin     pool.Finalizers
+	fin     backing.Finalizers
 	ledger  *incluster.Ledger
-	guards  *pool.Guards
+	guards  *backing.Guards
 	waiters *waiters
 	log     logging.Logger
 	// bound remembers, per claim, the resourceVersion its status was
@@ -148,7 +148,7 @@ type Reconciler struct {
 // after a claim that is gone.
 func addressToClaim(_ context.Context, o client.Object) []reconcile.Request {
 	a, ok := o.(*capiipamv1beta2.IPAddress)
-	if !ok || !pool.Ours(a.Spec.PoolRef) {
+	if !ok || !backing.Ours(a.Spec.PoolRef) {
 		return nil
 	}
 	return []reconcile.Request{{NamespacedName: client.ObjectKey{Namespace: a.Namespace, Name: a.Spec.ClaimRef.Name}}}
@@ -164,7 +164,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 		}
 		return reconcile.Result{}, fmt.Errorf("%s: %w", errGetClaim, err)
 	}
-	if !pool.Ours(c.Spec.PoolRef) {
+	if !backing.Ours(c.Spec.PoolRef) {
 		return reconcile.Result{}, nil
 	}
 	found, paused, err := r.cluster(ctx, c.Namespace, clusterName(c), c.Annotations)
@@ -225,7 +225,7 @@ func (r *Reconciler) own(ctx context.Context, c *capiipamv1beta2.IPAddressClaim)
 			continue
 		case err != nil:
 			return nil, fmt.Errorf("%s %s: %w", errGetAddr, name, err)
-		case a.Labels[pool.LabelClaimUID] == string(c.UID):
+		case a.Labels[backing.LabelClaimUID] == string(c.UID):
 			return a, nil
 		}
 	}
@@ -240,7 +240,7 @@ func (r *Reconciler) allocate(ctx context.Context, c *capiipamv1beta2.IPAddressC
 	p := &v1alpha1.IPPool{}
 	if err := r.kube.Get(ctx, key, p); err != nil {
 		if kerrors.IsNotFound(err) {
-			r.waiters.add(key, ck, ipam.Space{})
+			r.waiters.add(key, ck, addressing.Space{})
 			return reconcile.Result{}, r.setReady(ctx, c, nil, capiipamv1beta2.IPAddressClaimReadyPoolNotReadyReason, fmt.Sprintf(errPoolNotFound, key.Name))
 		}
 		return reconcile.Result{}, fmt.Errorf("%s: %w", errGetPool, err)
@@ -248,23 +248,23 @@ func (r *Reconciler) allocate(ctx context.Context, c *capiipamv1beta2.IPAddressC
 	if !p.DeletionTimestamp.IsZero() {
 		return reconcile.Result{}, r.setReady(ctx, c, nil, capiipamv1beta2.IPAddressClaimReadyPoolNotReadyReason, fmt.Sprintf(errPoolDeleting, key.Name))
 	}
-	space, err := ipam.ParseSpace(pool.Space(p))
+	space, err := addressing.ParseSpace(backing.Space(p))
 	if err != nil {
-		r.waiters.add(key, ck, ipam.Space{})
+		r.waiters.add(key, ck, addressing.Space{})
 		return reconcile.Result{}, r.setReady(ctx, c, nil, capiipamv1beta2.IPAddressClaimReadyPoolNotReadyReason, fmt.Sprintf(errPoolInvalid, key.Name, err))
 	}
 	var want netip.Addr
 	if s, ok := c.Annotations[v1alpha1.AnnotationRequestedAddress]; ok {
-		if want, err = ipam.ParseAddr(v1alpha1.AnnotationRequestedAddress, s); err != nil {
+		if want, err = addressing.ParseAddr(v1alpha1.AnnotationRequestedAddress, s); err != nil {
 			return reconcile.Result{}, r.setReady(ctx, c, nil, capiipamv1beta2.IPAddressClaimReadyAllocationFailedReason, fmt.Sprintf(errRequested, err))
 		}
 	}
-	b, err := pool.Resolve(ctx, r.kube, p)
+	b, err := backing.Resolve(ctx, r.kube, p)
 	if err != nil {
 		return reconcile.Result{}, err
 	}
 	if b.Unavailable != nil {
-		r.waiters.add(key, ck, ipam.Space{})
+		r.waiters.add(key, ck, addressing.Space{})
 		return reconcile.Result{RequeueAfter: recheck}, r.setReady(ctx, c, nil, capiipamv1beta2.IPAddressClaimReadyPoolNotReadyReason, fmt.Sprintf(errPoolNotSecure, key.Name, b.Unavailable))
 	}
 	unlock, err := r.protect(ctx, p, b)
@@ -272,9 +272,9 @@ func (r *Reconciler) allocate(ctx context.Context, c *capiipamv1beta2.IPAddressC
 		if serr := r.setReady(ctx, c, nil, capiipamv1beta2.IPAddressClaimReadyPoolNotReadyReason, fmt.Sprintf(errPoolNotSecure, key.Name, err)); serr != nil {
 			return reconcile.Result{}, serr
 		}
-		var ue *pool.UnavailableError
+		var ue *backing.UnavailableError
 		if errors.As(err, &ue) {
-			r.waiters.add(key, ck, ipam.Space{})
+			r.waiters.add(key, ck, addressing.Space{})
 			return reconcile.Result{RequeueAfter: recheck}, nil
 		}
 		return reconcile.Result{}, err
@@ -288,7 +288,7 @@ func (r *Reconciler) allocate(ctx context.Context, c *capiipamv1beta2.IPAddressC
 		Label:     "IPPool " + p.Name, Space: space,
 		Reservations: b.Reservations, Elsewhere: b.Elsewhere, Draw: b.Draw, Want: want,
 	})
-	var exhausted *ipam.ExhaustedError
+	var exhausted *addressing.ExhaustedError
 	var refused *incluster.RefusedError
 	var policy *incluster.PolicyError
 	switch {
@@ -327,7 +327,7 @@ func (r *Reconciler) raced(ctx context.Context, c *capiipamv1beta2.IPAddressClai
 	if err := r.apis.Get(ctx, client.ObjectKeyFromObject(mine), cur); err != nil {
 		return reconcile.Result{}, fmt.Errorf("%s %s: %w", errGetAddr, mine.Name, err)
 	}
-	if cur.Labels[pool.LabelClaimUID] != string(c.UID) {
+	if cur.Labels[backing.LabelClaimUID] != string(c.UID) {
 		// Its deletion wakes this claim; the lease waits for it.
 		return reconcile.Result{RequeueAfter: recheck}, r.setReady(ctx, c, nil, capiipamv1beta2.IPAddressClaimReadyAllocationFailedReason, fmt.Sprintf(errNameTaken, cur.Name))
 	}
@@ -345,9 +345,9 @@ func (r *Reconciler) raced(ctx context.Context, c *capiipamv1beta2.IPAddressClai
 // exists. The cache answers for most claims; the first claim of a pool, or
 // one after the pool controller let its Reservations go, protects them on
 // the API server.
-func (r *Reconciler) protect(ctx context.Context, p *v1alpha1.IPPool, b pool.Backing) (func(), error) {
-	key := pool.ProtectKey(p)
-	done := func(st pool.GuardState) bool {
+func (r *Reconciler) protect(ctx context.Context, p *v1alpha1.IPPool, b backing.Backing) (func(), error) {
+	key := backing.ProtectKey(p)
+	done := func(st backing.GuardState) bool {
 		return st.ProtectedFor == key || b.Protected && !st.Released
 	}
 	unlock, st := r.guards.Shared(p.UID)
@@ -365,7 +365,7 @@ func (r *Reconciler) protect(ctx context.Context, p *v1alpha1.IPPool, b pool.Bac
 			err = r.fin.Protect(ctx, fresh)
 		}
 		if err == nil {
-			set(pool.GuardState{ProtectedFor: key})
+			set(backing.GuardState{ProtectedFor: key})
 		}
 	}
 	unlockX()
@@ -384,16 +384,16 @@ func (r *Reconciler) protect(ctx context.Context, p *v1alpha1.IPPool, b pool.Bac
 // newAddress is the IPAddress handing addr from p to c, as the contract
 // describes it: named like the claim, owned by the claim (controller) and by
 // the pool, protected by a finalizer.
-func newAddress(c *capiipamv1beta2.IPAddressClaim, p *v1alpha1.IPPool, space ipam.Space, addr netip.Addr) *capiipamv1beta2.IPAddress {
+func newAddress(c *capiipamv1beta2.IPAddressClaim, p *v1alpha1.IPPool, space addressing.Space, addr netip.Addr) *capiipamv1beta2.IPAddress {
 	a := &capiipamv1beta2.IPAddress{
 		ObjectMeta: metav1.ObjectMeta{
 			Namespace: c.Namespace,
 			Name:      c.Name,
 			Labels: map[string]string{
-				pool.LabelPoolUID:  string(p.UID),
-				pool.LabelClaimUID: string(c.UID),
+				backing.LabelPoolUID:  string(p.UID),
+				backing.LabelClaimUID: string(c.UID),
 			},
-			Finalizers: []string{pool.FinalizerProtectAddress},
+			Finalizers: []string{backing.FinalizerProtectAddress},
 			OwnerReferences: []metav1.OwnerReference{
 				{
 					APIVersion: capiipamv1beta2.GroupVersion.String(), Kind: "IPAddressClaim", Name: c.Name, UID: c.UID,
@@ -407,7 +407,7 @@ func newAddress(c *capiipamv1beta2.IPAddressClaim, p *v1alpha1.IPPool, space ipa
 		},
 		Spec: capiipamv1beta2.IPAddressSpec{
 			ClaimRef: capiipamv1beta2.IPAddressClaimReference{Name: c.Name},
-			PoolRef:  pool.Ref(p),
+			PoolRef:  backing.Ref(p),
 			Address:  addr.String(),
 			Prefix:   ptr.To(int32(space.Prefix())), //nolint:gosec // A prefix length fits.
 			Gateway:  p.Spec.Gateway,
@@ -461,7 +461,7 @@ func (r *Reconciler) setReady(ctx context.Context, c *capiipamv1beta2.IPAddressC
 // removes the finalizer earlier versions put on claims.
 func (r *Reconciler) release(ctx context.Context, c *capiipamv1beta2.IPAddressClaim) error {
 	l := &capiipamv1beta2.IPAddressList{}
-	if err := r.kube.List(ctx, l, client.InNamespace(c.Namespace), client.MatchingFields{pool.IndexClaim: c.Name}); err != nil {
+	if err := r.kube.List(ctx, l, client.InNamespace(c.Namespace), client.MatchingFields{backing.IndexClaim: c.Name}); err != nil {
 		return fmt.Errorf("%s: %w", errListAddrs, err)
 	}
 	a, err := r.own(ctx, c)
@@ -472,7 +472,7 @@ func (r *Reconciler) release(ctx context.Context, c *capiipamv1beta2.IPAddressCl
 		l.Items = append(l.Items, *a)
 	}
 	for i := range l.Items {
-		if l.Items[i].Labels[pool.LabelClaimUID] != string(c.UID) {
+		if l.Items[i].Labels[backing.LabelClaimUID] != string(c.UID) {
 			continue
 		}
 		if err := r.deleteAddress(ctx, &l.Items[i]); err != nil {
@@ -502,7 +502,7 @@ func (r *Reconciler) release(ctx context.Context, c *capiipamv1beta2.IPAddressCl
 // too, as the contract asks.
 func (r *Reconciler) releaseOrphans(ctx context.Context, claim client.ObjectKey) (reconcile.Result, error) {
 	l := &capiipamv1beta2.IPAddressList{}
-	if err := r.kube.List(ctx, l, client.InNamespace(claim.Namespace), client.MatchingFields{pool.IndexClaim: claim.Name}); err != nil {
+	if err := r.kube.List(ctx, l, client.InNamespace(claim.Namespace), client.MatchingFields{backing.IndexClaim: claim.Name}); err != nil {
 		return reconcile.Result{}, fmt.Errorf("%s: %w", errListAddrs, err)
 	}
 	if len(l.Items) == 0 {
@@ -521,7 +521,7 @@ func (r *Reconciler) releaseOrphans(ctx context.Context, claim client.ObjectKey)
 	}
 	for i := range l.Items {
 		a := &l.Items[i]
-		if live != "" && a.Labels[pool.LabelClaimUID] == string(live) {
+		if live != "" && a.Labels[backing.LabelClaimUID] == string(live) {
 			continue
 		}
 		_, paused, err := r.cluster(ctx, a.Namespace, a.Labels[clusterv1.ClusterNameLabel], nil)
@@ -539,7 +539,7 @@ func (r *Reconciler) releaseOrphans(ctx context.Context, claim client.ObjectKey)
 }
 
 func (r *Reconciler) deleteAddress(ctx context.Context, a *capiipamv1beta2.IPAddress) error {
-	return pool.DeleteAddress(ctx, r.kube, r.apis, r.ledger, a)
+	return backing.DeleteAddress(ctx, r.kube, r.apis, r.ledger, a)
 }
 
 // clusterName is the claim's Cluster: spec.clusterName, else the

@@ -1,6 +1,6 @@
-// Package ipam wires provider-ipam's side of Cluster API's IPAM contract:
+// Package capi wires provider-ipam's side of Cluster API's IPAM contract:
 // the IPPool and IPAddressClaim controllers.
-package ipam
+package capi
 
 import (
 	"context"
@@ -10,9 +10,9 @@ import (
 	"github.com/crossplane/crossplane-runtime/v2/pkg/controller"
 
 	"github.com/provider-ipam/provider-ipam/internal/clients/incluster"
-	"github.com/provider-ipam/provider-ipam/internal/controller/ipam/ipaddressclaim"
-	"github.com/provider-ipam/provider-ipam/internal/controller/ipam/ippool"
-	"github.com/provider-ipam/provider-ipam/internal/controller/ipam/pool"
+	"github.com/provider-ipam/provider-ipam/internal/controller/capi/backing"
+	"github.com/provider-ipam/provider-ipam/internal/controller/capi/ipaddressclaim"
+	"github.com/provider-ipam/provider-ipam/internal/controller/capi/ippool"
 )
 
 // Setup adds the IPPool and IPAddressClaim controllers to mgr. Its caller
@@ -20,10 +20,10 @@ import (
 // served and registered in mgr's scheme, with the Cluster kind, which is
 // read (from the cache) to honour paused Clusters.
 func Setup(ctx context.Context, mgr ctrl.Manager, o controller.Options, l *incluster.Ledger) error {
-	if err := pool.SetupIndexes(ctx, mgr.GetFieldIndexer()); err != nil {
+	if err := backing.SetupIndexes(ctx, mgr.GetFieldIndexer()); err != nil {
 		return err
 	}
-	guards := pool.NewGuards()
+	guards := backing.NewGuards()
 	if err := ippool.Setup(mgr, o, l, guards); err != nil {
 		return err
 	}

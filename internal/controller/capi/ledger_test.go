@@ -1,4 +1,4 @@
-package ipam_test
+package capi_test
 
 import (
 	"context"

@@ -15,12 +15,12 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 
-	"github.com/provider-ipam/provider-ipam/internal/ipam"
+	"github.com/provider-ipam/provider-ipam/internal/addressing"
 )
 
 func TestWaiters(t *testing.T) {
-	space := func(cidr string) ipam.Space {
-		s, err := ipam.ParseSpace(ipam.SpaceSpec{CIDR: cidr})
+	space := func(cidr string) addressing.Space {
+		s, err := addressing.ParseSpace(addressing.SpaceSpec{CIDR: cidr})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -53,7 +53,7 @@ func TestWaiters(t *testing.T) {
 			woken: []string{"b"},
 		},
 	}
-	spaces := map[string]ipam.Space{"p": space("192.0.2.0/24"), "q": space("198.51.100.0/24")}
+	spaces := map[string]addressing.Space{"p": space("192.0.2.0/24"), "q": space("198.51.100.0/24")}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
 			w := newWaiters()

@@ -10,7 +10,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
-	"github.com/provider-ipam/provider-ipam/internal/ipam"
+	"github.com/provider-ipam/provider-ipam/internal/addressing"
 )
 
 type workqueueAdder = workqueue.TypedRateLimitingInterface[reconcile.Request]
@@ -26,7 +26,7 @@ type waiters struct {
 }
 
 type waiting struct {
-	space  ipam.Space // empty: woken by a change of the pool only
+	space  addressing.Space // empty: woken by a change of the pool only
 	claims map[types.NamespacedName]struct{}
 }
 
@@ -36,7 +36,7 @@ func newWaiters() *waiters {
 
 // add records that claim waits on pool, whose space an address freed must
 // fall in to help (an invalid space: only a change of the pool helps).
-func (w *waiters) add(pool, claim types.NamespacedName, space ipam.Space) {
+func (w *waiters) add(pool, claim types.NamespacedName, space addressing.Space) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	x, ok := w.pools[pool]

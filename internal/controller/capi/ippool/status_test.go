@@ -11,7 +11,7 @@ import (
 	capiipamv1beta2 "sigs.k8s.io/cluster-api/api/ipam/v1beta2"
 
 	"github.com/provider-ipam/provider-ipam/apis/ipam/v1alpha1"
-	"github.com/provider-ipam/provider-ipam/internal/controller/ipam/pool"
+	"github.com/provider-ipam/provider-ipam/internal/controller/capi/backing"
 )
 
 func TestSetStatus(t *testing.T) {
@@ -68,7 +68,7 @@ func TestSetStatus(t *testing.T) {
 		},
 		"ReservationUnavailable": {
 			spec:    v1alpha1.IPPoolSpec{Addresses: []string{"192.0.2.10"}, Prefix: 24},
-			problem: &pool.UnavailableError{Missing: []v1alpha1.ReservationRef{{Kind: "Reservation", Name: "r"}}},
+			problem: &backing.UnavailableError{Missing: []v1alpha1.ReservationRef{{Kind: "Reservation", Name: "r"}}},
 			total:   1, free: 1, ready: metav1.ConditionFalse, reason: v1alpha1.ReasonReservationUnavailable,
 		},
 	}
@@ -100,7 +100,7 @@ func TestIsMissingOrNil(t *testing.T) {
 		want bool
 	}{
 		"Nil":     {nil, true},
-		"Missing": {&pool.UnavailableError{}, true},
+		"Missing": {&backing.UnavailableError{}, true},
 		"Other":   {errors.New("boom"), false},
 	}
 	for name, tc := range cases {

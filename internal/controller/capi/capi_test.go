@@ -1,4 +1,4 @@
-package ipam_test
+package capi_test
 
 import (
 	"context"
@@ -23,8 +23,8 @@ import (
 	commonv1alpha1 "github.com/provider-ipam/provider-ipam/apis/common/v1alpha1"
 	inclusterv1alpha1 "github.com/provider-ipam/provider-ipam/apis/incluster/v1alpha1"
 	"github.com/provider-ipam/provider-ipam/apis/ipam/v1alpha1"
-	"github.com/provider-ipam/provider-ipam/internal/controller/ipam/ipaddressclaim"
-	"github.com/provider-ipam/provider-ipam/internal/controller/ipam/pool"
+	"github.com/provider-ipam/provider-ipam/internal/controller/capi/backing"
+	"github.com/provider-ipam/provider-ipam/internal/controller/capi/ipaddressclaim"
 )
 
 // createClaims creates n claims on pool at once, named prefix-0 ... prefix-n-1.
@@ -102,8 +102,8 @@ func TestExhaustionAndRelease(t *testing.T) {
 		if owner == nil || owner.Kind != "IPAddressClaim" || owner.Name != a.Spec.ClaimRef.Name {
 			t.Errorf("%s: controller %+v, want its claim", a.Name, owner)
 		}
-		if !hasFinalizer(&a, pool.FinalizerProtectAddress) {
-			t.Errorf("%s: no %s finalizer", a.Name, pool.FinalizerProtectAddress)
+		if !hasFinalizer(&a, backing.FinalizerProtectAddress) {
+			t.Errorf("%s: no %s finalizer", a.Name, backing.FinalizerProtectAddress)
 		}
 	}
 	eventually(t, 30*time.Second, "pool status 5/5/0", func(context.Context) (bool, error) {
@@ -480,8 +480,8 @@ func TestRecoversAndDedupes(t *testing.T) {
 	left := func(c *capiipamv1beta2.IPAddressClaim, name, addr string) {
 		create(t, &capiipamv1beta2.IPAddress{
 			ObjectMeta: metav1.ObjectMeta{
-				Namespace: ns, Name: name, Finalizers: []string{pool.FinalizerProtectAddress},
-				Labels: map[string]string{pool.LabelClaimUID: string(c.UID), pool.LabelPoolUID: string(p.UID)},
+				Namespace: ns, Name: name, Finalizers: []string{backing.FinalizerProtectAddress},
+				Labels: map[string]string{backing.LabelClaimUID: string(c.UID), backing.LabelPoolUID: string(p.UID)},
 			},
 			Spec: capiipamv1beta2.IPAddressSpec{
 				ClaimRef: capiipamv1beta2.IPAddressClaimReference{Name: c.Name},
