@@ -317,10 +317,10 @@ func TestConflictIsNotKeptPastAnotherFailure(t *testing.T) {
 	startProvider(t)
 	ns := namespace(t, "stale")
 	ctx := context.Background()
-	first := reservation(ns, "first", cidr("10.7.1.0/24"))
-	first.Spec.ForProvider.Address = "10.7.1.10"
-	second := reservation(ns, "second", cidr("10.7.1.0/24"))
-	second.Spec.ForProvider.Address = "10.7.1.10"
+	first := reservation(ns, "first", cidr("10.7.2.0/24"))
+	first.Spec.ForProvider.Address = "10.7.2.10"
+	second := reservation(ns, "second", cidr("10.7.2.0/24"))
+	second.Spec.ForProvider.Address = "10.7.2.10"
 	if err := kube.Create(ctx, first); err != nil {
 		t.Fatal(err)
 	}
