@@ -52,12 +52,12 @@ lint:
 
 ## test: generated files current, lint, unit tests (race detector), integration tests on a real API server, end-to-end tests on real Crossplane
 test: tools e2e-tools check-generate lint build
-	go test -race -count=1 ./internal/ipam/... ./internal/wapisim/...
+	go test -race -count=1 ./internal/addressing/... ./internal/wapisim/...
 	go test -count=1 -timeout 30m $(PKGS)
 
 ## bench: allocation benchmarks (address index, and the ledger on a real API server)
 bench: tools
-	go test -run '^$$' -bench . -benchtime 2000x ./internal/ipam/
+	go test -run '^$$' -bench . -benchtime 2000x ./internal/addressing/
 	go test -run '^$$' -bench . -benchtime 300x -timeout 60m ./internal/clients/incluster/
 	go test -run '^$$' -bench BenchmarkInfobloxReserve -benchtime 2000x ./internal/clients/infoblox/
 

@@ -1,6 +1,8 @@
 // Command function runs function-provider-ipam, the composition function
-// behind k0rdent's ClusterIPAMClaim and ClusterIPAM: it composes in-cluster
-// or Infoblox Reservations and the CAPI pool, and writes back their status.
+// behind k0rdent's ClusterIPAMClaim, ClusterIPAM and ClusterDeployment: it
+// composes a claim's ClusterIPAM, a ClusterIPAM's in-cluster or Infoblox
+// Reservations and CAPI pool, and a deployment's claim and cluster objects,
+// and writes back their status (package internal/function).
 package main
 
 import (

@@ -1,5 +1,7 @@
 // Command provider runs provider-ipam's controllers: in-cluster and Infoblox
-// reservations, as Crossplane managed resources.
+// Reservations as Crossplane managed resources, the address-space policy's
+// ledger, Cluster API's IPAM contract (IPPool, IPAddressClaim) and the
+// k0rdent claim's clusterIPAMRef (package internal/controller).
 package main
 
 import (

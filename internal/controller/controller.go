@@ -22,10 +22,10 @@ import (
 	ipamv1alpha1 "github.com/provider-ipam/provider-ipam/apis/ipam/v1alpha1"
 	k0rdentv1beta1 "github.com/provider-ipam/provider-ipam/apis/k0rdent/v1beta1"
 	"github.com/provider-ipam/provider-ipam/internal/clients/incluster"
+	"github.com/provider-ipam/provider-ipam/internal/controller/capi"
 	"github.com/provider-ipam/provider-ipam/internal/controller/incluster/reservation"
 	"github.com/provider-ipam/provider-ipam/internal/controller/infoblox/config"
 	infobloxreservation "github.com/provider-ipam/provider-ipam/internal/controller/infoblox/reservation"
-	"github.com/provider-ipam/provider-ipam/internal/controller/ipam"
 	"github.com/provider-ipam/provider-ipam/internal/controller/k0rdent/clusteripamclaim"
 )
 
@@ -98,7 +98,7 @@ func Setup(ctx context.Context, mgr ctrl.Manager, o controller.Options) error {
 			inclusterv1alpha1.ReservationGroupVersionKind)
 		// The IPPool controller also watches both kinds of Reservation,
 		// each once it is served (o.Gate): a pool may draw from either.
-		gated("IPPools and IPAddressClaims", func() error { return ipam.Setup(ctx, mgr, o, l) },
+		gated("IPPools and IPAddressClaims", func() error { return capi.Setup(ctx, mgr, o, l) },
 			ipamv1alpha1.IPPoolGroupVersionKind,
 			capiipamv1beta2.GroupVersion.WithKind("IPAddressClaim"),
 			capiipamv1beta2.GroupVersion.WithKind("IPAddress"))

@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	xpv1 "github.com/crossplane/crossplane-runtime/v2/apis/common/v1"
+	"github.com/crossplane/crossplane-runtime/v2/pkg/fieldpath"
 	fnv1 "github.com/crossplane/function-sdk-go/proto/v1"
 	"github.com/crossplane/function-sdk-go/request"
 	"github.com/crossplane/function-sdk-go/resource"
@@ -13,7 +14,8 @@ import (
 
 	commonv1alpha1 "github.com/provider-ipam/provider-ipam/apis/common/v1alpha1"
 	k0rdentv1beta1 "github.com/provider-ipam/provider-ipam/apis/k0rdent/v1beta1"
-	"github.com/provider-ipam/provider-ipam/internal/ipam"
+	"github.com/provider-ipam/provider-ipam/internal/addressing"
+	"github.com/provider-ipam/provider-ipam/internal/function/infrastructure"
 )
 
 // Condition types of a ClusterDeployment.
@@ -65,6 +67,8 @@ type deployment struct {
 	out       *result
 
 	controlPlanes, workers int64
+	// objects are the cluster objects its infrastructure renders.
+	objects []infrastructure.Object
 }
 
 // ipamState is where a deployment's IPAM stands.
@@ -72,7 +76,9 @@ type ipamState struct {
 	used  bool
 	ready bool // bound, with a node pool big enough
 	cond  condition
-	pool  *nodePool
+	pool  *infrastructure.Pool
+	// poolSize counts the addresses the pool holds.
+	poolSize int64
 	// space is the node network as written (inline or in the referenced
 	// claim), nil when unknown.
 	space map[string]any
@@ -81,9 +87,10 @@ type ipamState struct {
 }
 
 // composeClusterDeployment composes a ClusterDeployment: its inline
-// ClusterIPAMClaim, and once the addresses are held, the cluster from its
-// template.
-func composeClusterDeployment(req *fnv1.RunFunctionRequest, rsp *fnv1.RunFunctionResponse, oxr *resource.Composite, observed map[resource.Name]resource.ObservedComposed) (*result, error) {
+// ClusterIPAMClaim, and once the addresses are held, the cluster objects
+// infra (its Composition's infrastructure, named infraName) renders from
+// its template.
+func composeClusterDeployment(req *fnv1.RunFunctionRequest, rsp *fnv1.RunFunctionResponse, oxr *resource.Composite, observed map[resource.Name]resource.ObservedComposed, infraName string, infra infrastructure.Template) (*result, error) {
 	xr := oxr.Resource
 	spec, _ := xr.Object["spec"].(map[string]any)
 	template, _ := spec["template"].(string)
@@ -104,28 +111,29 @@ func composeClusterDeployment(req *fnv1.RunFunctionRequest, rsp *fnv1.RunFunctio
 
 	ipamClaim, _ := spec["ipamClaim"].(map[string]any)
 	st, claim := d.ipam(ipamClaim, dryRun)
-	supported := strings.Contains(strings.ToLower(template), "vsphere")
+	supported := infra.Supports(template)
 
 	values["ipamEnabled"] = st.used
 	if st.pool != nil {
-		values["ipPool"] = runtime.DeepCopyJSONValue(st.pool.ref)
-		d.out.status["ipPool"] = runtime.DeepCopyJSONValue(st.pool.ref)
+		values["ipPool"] = runtime.DeepCopyJSONValue(st.pool.Ref)
+		d.out.status["ipPool"] = runtime.DeepCopyJSONValue(st.pool.Ref)
 	}
 	d.out.status["ipamBound"] = st.used && st.ready
 	d.out.condition = st.cond
 	d.out.condition.typ = ConditionIPAMReady
 
-	v := &vsphereCluster{
-		namespace: d.namespace, name: d.name, values: values,
-		controlPlanes: d.controlPlanes, workers: d.workers, pool: st.pool, endpointFallbacks: st.endpoints,
+	cluster := infrastructure.Cluster{
+		Namespace: d.namespace, Name: d.name, Values: values,
+		ControlPlanes: d.controlPlanes, Workers: d.workers, Pool: st.pool, Endpoints: st.endpoints,
 	}
+	d.objects = infra.Objects(cluster)
 	tmpl := condition{typ: ConditionTemplateReady, status: fnv1.Status_STATUS_CONDITION_TRUE, reason: ReasonTemplateSupported,
-		message: fmt.Sprintf("template %q is composed as a vSphere cluster", template)}
-	missing := v.missing()
+		message: fmt.Sprintf("template %q is composed as a %s cluster", template, infraName)}
+	missing := infra.Missing(values)
 	switch {
 	case !supported:
 		tmpl = condition{typ: ConditionTemplateReady, status: fnv1.Status_STATUS_CONDITION_FALSE, reason: ReasonTemplateUnsupported, warn: true,
-			message: fmt.Sprintf("template %q is not supported: only vSphere templates (names containing \"vsphere\") are composed", template)}
+			message: fmt.Sprintf("template %q is not supported: this Composition composes %s templates only (%s)", template, infraName, infra.Templates())}
 	case len(missing) > 0:
 		supported = false
 		tmpl = condition{typ: ConditionTemplateReady, status: fnv1.Status_STATUS_CONDITION_FALSE, reason: ReasonInvalidConfig, warn: true,
@@ -139,15 +147,15 @@ func composeClusterDeployment(req *fnv1.RunFunctionRequest, rsp *fnv1.RunFunctio
 	}
 
 	if dryRun {
-		d.dryRun(st, claim, supported, v)
+		d.dryRun(st, claim, supported)
 		return d.out, nil
 	}
 	if claim != nil {
 		d.out.composed[nameIPAMClaim] = claim
 	}
 	if supported && st.ready {
-		for name, obj := range v.objects() {
-			d.out.composed[name] = &resource.DesiredComposed{Resource: obj, Ready: readiness(d.objectReady(name))}
+		for _, o := range d.objects {
+			d.out.composed[o.Name] = &resource.DesiredComposed{Resource: o.Resource, Ready: readiness(d.objectReady(o))}
 		}
 	} else {
 		// Nothing new is provisioned, but what exists stays as it is: a
@@ -279,35 +287,34 @@ func (d *deployment) bound(st *ipamState, ref string, claim *composed.Unstructur
 			}
 		}
 	}
-	node := entries["ipPool"]
-	cfg, _ := node["config"].(map[string]any)
-	if str(cfg, "kind") == "" || str(cfg, "name") == "" {
+	node := fieldpath.Pave(entries["ipPool"])
+	kind, _ := node.GetString("config.kind")
+	name, _ := node.GetString("config.name")
+	if kind == "" || name == "" {
 		st.cond = waiting(fmt.Sprintf("waiting for %s to publish its ipPool (status.providerData)", ipamRef))
 		return
 	}
-	p := &nodePool{
-		ref:       map[string]any{"apiGroup": str(cfg, "apiGroup"), "kind": str(cfg, "kind"), "name": str(cfg, "name")},
-		addresses: stringList(node, "addresses"),
-		gateway:   str(node, "gateway"),
-	}
-	p.size = countAddresses(p.addresses)
-	st.pool = p
-	if cn := stringList(entries["clusterNetwork"], "addresses"); len(cn) > 0 {
+	group, _ := node.GetString("config.apiGroup")
+	gateway, _ := node.GetString("gateway")
+	addresses, _ := node.GetStringArray("addresses")
+	st.pool = &infrastructure.Pool{Ref: map[string]any{"apiGroup": group, "kind": kind, "name": name}, Gateway: gateway}
+	st.poolSize = countAddresses(addresses)
+	if cn, _ := fieldpath.Pave(entries["clusterNetwork"]).GetStringArray("addresses"); len(cn) > 0 {
 		st.endpoints = append(st.endpoints, firstAddress(cn[0]))
 	}
-	if len(p.addresses) > 0 {
-		st.endpoints = append(st.endpoints, firstAddress(p.addresses[0]))
+	if len(addresses) > 0 {
+		st.endpoints = append(st.endpoints, firstAddress(addresses[0]))
 	}
-	poolRef := fmt.Sprintf("%s %s", p.ref["kind"], p.ref["name"])
-	if p.size < d.nodes() {
+	poolRef := fmt.Sprintf("%s %s", kind, name)
+	if st.poolSize < d.nodes() {
 		st.cond = condition{status: fnv1.Status_STATUS_CONDITION_FALSE, reason: ReasonNotEnoughAddresses, warn: true,
 			message: fmt.Sprintf("%s holds %d addresses, fewer than the %d nodes (%d control plane + %d workers): no machines are created until %s holds enough",
-				poolRef, p.size, d.nodes(), d.controlPlanes, d.workers, ipamRef)}
+				poolRef, st.poolSize, d.nodes(), d.controlPlanes, d.workers, ipamRef)}
 		return
 	}
 	st.ready = true
 	st.cond = condition{status: fnv1.Status_STATUS_CONDITION_TRUE, reason: ReasonBound,
-		message: fmt.Sprintf("%s is bound: %s holds %d addresses for %d nodes", ipamRef, poolRef, p.size, d.nodes())}
+		message: fmt.Sprintf("%s is bound: %s holds %d addresses for %d nodes", ipamRef, poolRef, st.poolSize, d.nodes())}
 	if reason == ReasonReleasingAddresses {
 		// Scaled down: the addresses of machines still being removed are
 		// kept until they go.
@@ -350,13 +357,12 @@ func (d *deployment) require(key, apiVersion, kind, name string) (*composed.Unst
 
 // objectReady tells whether an observed cluster object is ready: templates
 // once they exist, the others once Available (CAPI v1beta2) or Ready.
-func (d *deployment) objectReady(name resource.Name) bool {
-	oc, ok := d.observed[name]
+func (d *deployment) objectReady(o infrastructure.Object) bool {
+	oc, ok := d.observed[o.Name]
 	if !ok || oc.Resource == nil {
 		return false
 	}
-	switch name {
-	case nameCPMachineTemplate, nameWorkerTemplate, nameWorkerBootstrap:
+	if o.Template {
 		return true
 	}
 	for _, t := range []string{"Available", "Ready"} {
@@ -369,8 +375,8 @@ func (d *deployment) objectReady(name resource.Name) bool {
 
 // keepObserved desires the existing cluster objects as they are.
 func (d *deployment) keepObserved() {
-	for _, name := range clusterObjects {
-		oc, ok := d.observed[name]
+	for _, obj := range d.objects {
+		oc, ok := d.observed[obj.Name]
 		if !ok || oc.Resource == nil {
 			continue
 		}
@@ -380,22 +386,20 @@ func (d *deployment) keepObserved() {
 		if spec, ok := o.Object["spec"]; ok {
 			cd.Object["spec"] = runtime.DeepCopyJSONValue(spec)
 		}
-		d.out.composed[name] = &resource.DesiredComposed{Resource: cd, Ready: readiness(d.objectReady(name))}
+		d.out.composed[obj.Name] = &resource.DesiredComposed{Resource: cd, Ready: readiness(d.objectReady(obj))}
 	}
 }
 
 // dryRun composes nothing new and reports what would be created and whether
 // the addresses fit.
-func (d *deployment) dryRun(st ipamState, claim *resource.DesiredComposed, supported bool, v *vsphereCluster) {
+func (d *deployment) dryRun(st ipamState, claim *resource.DesiredComposed, supported bool) {
 	var would []any
 	if claim != nil {
 		would = append(would, fmt.Sprintf("%s/%s", k0rdentv1beta1.ClusterIPAMClaimGVK.Kind, claim.Resource.GetName()))
 	}
 	if supported {
-		objs := v.objects()
-		for _, name := range clusterObjects {
-			o := objs[name]
-			would = append(would, fmt.Sprintf("%s/%s", o.GetKind(), o.GetName()))
+		for _, o := range d.objects {
+			would = append(would, fmt.Sprintf("%s/%s", o.Resource.GetKind(), o.Resource.GetName()))
 		}
 	}
 
@@ -408,8 +412,8 @@ func (d *deployment) dryRun(st ipamState, claim *resource.DesiredComposed, suppo
 	switch {
 	case !st.used:
 		available, fits = 0, true
-	case st.pool != nil && st.pool.size >= needed:
-		available, fits = st.pool.size, true
+	case st.pool != nil && st.poolSize >= needed:
+		available, fits = st.poolSize, true
 	default:
 		if n, ok := spaceSize(st.space); ok {
 			available, fits = n, n >= needed
@@ -451,7 +455,7 @@ func spaceSize(raw map[string]any) (int64, bool) {
 	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(raw, &s); err != nil {
 		return 0, false
 	}
-	sp, err := ipam.ParseSpace(ipam.SpecOf(s))
+	sp, err := addressing.ParseSpace(addressing.SpecOf(s))
 	if err != nil {
 		return 0, false
 	}
@@ -463,18 +467,18 @@ func spaceSize(raw map[string]any) (int64, bool) {
 func countAddresses(addrs []string) int64 {
 	var n uint64
 	for _, a := range addrs {
-		r, err := ipam.ParseRange("addresses", a)
+		r, err := addressing.ParseRange("addresses", a)
 		if err != nil {
 			continue
 		}
-		n += min(ipam.RangeSize(r), uint64(1)<<40)
+		n += min(addressing.RangeSize(r), uint64(1)<<40)
 	}
 	return int64(min(n, uint64(1)<<62))
 }
 
 // firstAddress is the first address of an address, CIDR or range entry.
 func firstAddress(entry string) string {
-	r, err := ipam.ParseRange("addresses", entry)
+	r, err := addressing.ParseRange("addresses", entry)
 	if err != nil {
 		return entry
 	}

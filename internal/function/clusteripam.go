@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"math"
 	"net/netip"
 	"slices"
 	"strconv"
@@ -22,7 +21,8 @@ import (
 	infobloxv1alpha1 "github.com/provider-ipam/provider-ipam/apis/infoblox/v1alpha1"
 	ipamv1alpha1 "github.com/provider-ipam/provider-ipam/apis/ipam/v1alpha1"
 	k0rdentv1beta1 "github.com/provider-ipam/provider-ipam/apis/k0rdent/v1beta1"
-	"github.com/provider-ipam/provider-ipam/internal/ipam"
+	"github.com/provider-ipam/provider-ipam/internal/addressing"
+	"github.com/provider-ipam/provider-ipam/internal/function/infrastructure"
 )
 
 const (
@@ -76,14 +76,31 @@ type clusterIPAM struct {
 	out             *result
 }
 
-// composeClusterIPAM composes a ClusterIPAM's Reservations (one backend,
-// chosen by its Composition) and, once the node addresses are held, the
-// CAPI pool that machines claim them from.
-func composeClusterIPAM(req *fnv1.RunFunctionRequest, rsp *fnv1.RunFunctionResponse, oxr *resource.Composite, observed map[resource.Name]resource.ObservedComposed) (*result, error) {
+// composeClusterIPAM composes a ClusterIPAM's Reservations in backend (its
+// Composition's, from the function input) and, once the node addresses are
+// held, the CAPI pool that machines claim them from.
+func composeClusterIPAM(req *fnv1.RunFunctionRequest, rsp *fnv1.RunFunctionResponse, oxr *resource.Composite, observed map[resource.Name]resource.ObservedComposed, backend string) (*result, error) {
 	xr := oxr.Resource
 	spec, _ := xr.Object["spec"].(map[string]any)
 	provider, _ := spec["provider"].(string)
 	cluster, _ := spec["cluster"].(string)
+
+	var gvk schema.GroupVersionKind
+	switch backend {
+	case k0rdentv1beta1.ProviderInCluster:
+		gvk = inclusterv1alpha1.ReservationGroupVersionKind
+	case k0rdentv1beta1.ProviderInfoblox:
+		gvk = infobloxv1alpha1.ReservationGroupVersionKind
+	default:
+		return nil, fmt.Errorf("the Composition's function input sets backend %q, not one of %s, %s", backend, k0rdentv1beta1.ProviderInCluster, k0rdentv1beta1.ProviderInfoblox)
+	}
+	if provider != backend {
+		// A ClusterIPAM reaches this Composition through the selector its
+		// claim's Composition sets from spec.provider, or through a
+		// compositionRef written by hand: never draw addresses from a
+		// backend other than the one asked for.
+		return nil, fmt.Errorf("spec.provider is %q but this Composition holds addresses in %s: select the Composition labelled %s=%s", provider, backend, ProviderLabel, provider)
+	}
 
 	nodes, resolved, err := nodeCount(req, rsp, xr.GetNamespace(), cluster)
 	if err != nil {
@@ -93,15 +110,6 @@ func composeClusterIPAM(req *fnv1.RunFunctionRequest, rsp *fnv1.RunFunctionRespo
 	c := &clusterIPAM{
 		namespace: xr.GetNamespace(), name: xr.GetName(), spec: spec, observed: observed, nodes: nodes,
 		out: &result{composed: map[resource.Name]*resource.DesiredComposed{}},
-	}
-	var gvk schema.GroupVersionKind
-	switch provider {
-	case k0rdentv1beta1.ProviderInCluster:
-		gvk = inclusterv1alpha1.ReservationGroupVersionKind
-	case k0rdentv1beta1.ProviderInfoblox:
-		gvk = infobloxv1alpha1.ReservationGroupVersionKind
-	default:
-		return nil, fmt.Errorf("spec.provider %q is not one of %s, %s", provider, k0rdentv1beta1.ProviderInCluster, k0rdentv1beta1.ProviderInfoblox)
 	}
 	var nets []*network
 	for _, f := range networkFields {
@@ -126,12 +134,12 @@ func composeClusterIPAM(req *fnv1.RunFunctionRequest, rsp *fnv1.RunFunctionRespo
 	for _, n := range nets {
 		// What CEL cannot afford at admission (ranges inside the network,
 		// overlaps, a listed gateway) is refused before anything is held.
-		sp, err := ipam.ParseSpace(ipam.SpecOf(n.space))
+		sp, err := addressing.ParseSpace(addressing.SpecOf(n.space))
 		if err != nil {
 			invalid = append(invalid, fmt.Sprintf("spec.%s: %v", n.field, err))
 			continue
 		}
-		if provider == k0rdentv1beta1.ProviderInCluster {
+		if backend == k0rdentv1beta1.ProviderInCluster {
 			c.inCluster(n)
 		} else if err := c.infoblox(n, sp); err != nil {
 			invalid = append(invalid, fmt.Sprintf("spec.%s: %v", n.field, err))
@@ -190,7 +198,7 @@ func nodeCount(req *fnv1.RunFunctionRequest, rsp *fnv1.RunFunctionResponse, name
 func nodeCounts(config map[string]any) (controlPlanes, workers int64, err error) {
 	counts := [2]int64{}
 	for i, key := range []string{"controlPlaneNumber", "workersNumber"} {
-		v, found, err := nestedNumber(config, key)
+		v, found, err := infrastructure.Integer(config, key)
 		switch {
 		case err != nil:
 			return 0, 0, fmt.Errorf("spec.config.%s: %w", key, err)
@@ -208,35 +216,6 @@ func nodeCounts(config map[string]any) (controlPlanes, workers int64, err error)
 		return 0, 0, fmt.Errorf("spec.config asks for %d nodes, more than the %d one network can reserve", total, inclusterv1alpha1.MaxAddresses)
 	}
 	return counts[0], counts[1], nil
-}
-
-// nestedNumber reads an integer that came through JSON (int64) or protobuf
-// (float64).
-func nestedNumber(obj map[string]any, path ...string) (int64, bool, error) {
-	var cur any = obj
-	for _, p := range path {
-		m, ok := cur.(map[string]any)
-		if !ok {
-			return 0, false, nil
-		}
-		if cur, ok = m[p]; !ok {
-			return 0, false, nil
-		}
-	}
-	switch v := cur.(type) {
-	case int64:
-		return v, true, nil
-	case float64:
-		// Converting a float beyond int64 gives an arbitrary integer.
-		if v >= math.MaxInt64 || v < math.MinInt64 {
-			return 0, true, fmt.Errorf("%v is out of range", v)
-		}
-		if v != float64(int64(v)) {
-			return 0, true, fmt.Errorf("%v is not an integer", v)
-		}
-		return int64(v), true, nil
-	}
-	return 0, true, fmt.Errorf("%v is not a number", cur)
 }
 
 // inCluster composes one in-cluster Reservation for n: the whole space, or
@@ -282,7 +261,7 @@ func (c *clusterIPAM) observedCount(key resource.Name) int64 {
 // ipAddresses, one per listed address; with cidr, the node count (k0rdent's
 // template defaults when unknown) for the node network and one address for
 // the others. A network never loses a Reservation it already has.
-func (c *clusterIPAM) infoblox(n *network, sp ipam.Space) error {
+func (c *clusterIPAM) infoblox(n *network, sp addressing.Space) error {
 	base := map[string]any{"claim": c.claim()}
 	if cluster, _ := c.spec["cluster"].(string); cluster != "" {
 		base["cluster"] = cluster
@@ -405,7 +384,7 @@ func (c *clusterIPAM) poolInUse() (set *netipx.IPSet, known bool) {
 		return nil, false
 	}
 	for _, e := range list {
-		r, err := ipam.ParseRange("inUse", e)
+		r, err := addressing.ParseRange("inUse", e)
 		if err != nil {
 			return nil, false
 		}
@@ -626,5 +605,5 @@ func compact(addrs []string) []string {
 	}
 	slices.SortFunc(parsed, netip.Addr.Compare)
 	parsed = slices.Compact(parsed)
-	return strings.Split(ipam.FormatAddrs(parsed), ",")
+	return strings.Split(addressing.FormatAddrs(parsed), ",")
 }

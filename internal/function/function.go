@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/crossplane/function-sdk-go/logging"
@@ -13,7 +16,10 @@ import (
 	"github.com/crossplane/function-sdk-go/response"
 	"google.golang.org/protobuf/types/known/durationpb"
 
+	fnv1beta1 "github.com/provider-ipam/provider-ipam/apis/function/v1beta1"
 	k0rdentv1beta1 "github.com/provider-ipam/provider-ipam/apis/k0rdent/v1beta1"
+	"github.com/provider-ipam/provider-ipam/internal/function/infrastructure"
+	"github.com/provider-ipam/provider-ipam/internal/function/infrastructure/vsphere"
 )
 
 // ProviderLabel selects the ClusterIPAM Composition of a backend: the
@@ -85,14 +91,29 @@ func (f *Function) RunFunction(_ context.Context, req *fnv1.RunFunctionRequest) 
 		return rsp, nil
 	}
 
+	in, err := readInput(req)
+	if err != nil {
+		response.Fatal(rsp, err)
+		return rsp, nil
+	}
+
 	var out *result
 	switch gvk := oxr.Resource.GroupVersionKind(); gvk {
 	case k0rdentv1beta1.ClusterIPAMClaimGVK:
 		out, err = composeClaim(oxr, observed)
 	case k0rdentv1beta1.ClusterIPAMGVK:
-		out, err = composeClusterIPAM(req, rsp, oxr, observed)
+		if in.Backend == "" {
+			response.Fatal(rsp, errors.New("cannot compose a ClusterIPAM: the Composition's function input sets no backend (in-cluster or ipam-infoblox)"))
+			return rsp, nil
+		}
+		out, err = composeClusterIPAM(req, rsp, oxr, observed, in.Backend)
 	case k0rdentv1beta1.ClusterDeploymentGVK:
-		out, err = composeClusterDeployment(req, rsp, oxr, observed)
+		infra, ok := infrastructures[in.Infrastructure]
+		if !ok {
+			response.Fatal(rsp, fmt.Errorf("cannot compose a ClusterDeployment: the Composition's function input sets infrastructure %q, not one of %s", in.Infrastructure, strings.Join(slices.Sorted(maps.Keys(infrastructures)), ", ")))
+			return rsp, nil
+		}
+		out, err = composeClusterDeployment(req, rsp, oxr, observed, in.Infrastructure, infra)
 	default:
 		response.Fatal(rsp, fmt.Errorf("cannot compose %s: this function composes only %s, %s and %s", gvk, k0rdentv1beta1.ClusterIPAMClaimGVK, k0rdentv1beta1.ClusterIPAMGVK, k0rdentv1beta1.ClusterDeploymentGVK))
 		return rsp, nil
@@ -118,6 +139,28 @@ func (f *Function) RunFunction(_ context.Context, req *fnv1.RunFunctionRequest) 
 	}
 	log.Debug("Composed", "resources", len(out.composed), "reason", out.condition.reason)
 	return rsp, nil
+}
+
+// infrastructures are the cluster templates a ClusterDeployment Composition
+// can name in its function input.
+var infrastructures = map[string]infrastructure.Template{
+	fnv1beta1.InfrastructureVSphere: vsphere.Template{},
+}
+
+// readInput reads the function input of the Composition's step. A Composition
+// whose step has none gets the zero Input.
+func readInput(req *fnv1.RunFunctionRequest) (*fnv1beta1.Input, error) {
+	in := &fnv1beta1.Input{}
+	if req.GetInput() == nil {
+		return in, nil
+	}
+	if err := request.GetInput(req, in); err != nil {
+		return nil, fmt.Errorf("cannot read the function input: %w", err)
+	}
+	if gvk := in.GroupVersionKind(); gvk != fnv1beta1.InputGroupVersionKind {
+		return nil, fmt.Errorf("the function input is %s; it must be %s", gvk, fnv1beta1.InputGroupVersionKind)
+	}
+	return in, nil
 }
 
 // A condition is a condition to set on the XR: of type typ, Bound when

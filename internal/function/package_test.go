@@ -185,6 +185,7 @@ type composition struct {
 			FunctionRef struct {
 				Name string `json:"name"`
 			} `json:"functionRef"`
+			Input map[string]any `json:"input"`
 		} `json:"pipeline"`
 	} `json:"spec"`
 }
@@ -209,6 +210,23 @@ func TestCompositions(t *testing.T) {
 			t.Errorf("%s: pipeline %+v", f, c.Spec.Pipeline)
 		}
 		byKind[c.Spec.CompositeTypeRef.Kind] = append(byKind[c.Spec.CompositeTypeRef.Kind], c.Metadata.Labels[fn.ProviderLabel])
+		// What the function composes is the Composition's choice: a
+		// ClusterIPAM Composition holds addresses in the backend its label
+		// names, the ClusterDeployment one renders vSphere clusters.
+		var in map[string]any
+		if len(c.Spec.Pipeline) == 1 {
+			in = c.Spec.Pipeline[0].Input
+		}
+		var want map[string]any
+		switch c.Spec.CompositeTypeRef.Kind {
+		case "ClusterIPAM":
+			want = map[string]any{"apiVersion": "function.ipam.provider-ipam.io/v1beta1", "kind": "Input", "backend": c.Metadata.Labels[fn.ProviderLabel]}
+		case "ClusterDeployment":
+			want = map[string]any{"apiVersion": "function.ipam.provider-ipam.io/v1beta1", "kind": "Input", "infrastructure": "vsphere"}
+		}
+		if diff := cmp.Diff(want, in); diff != "" {
+			t.Errorf("%s: function input (-want +got):\n%s", f, diff)
+		}
 	}
 	want := map[string][]string{"ClusterIPAMClaim": {""}, "ClusterDeployment": {""}, "ClusterIPAM": {k0rdentv1beta1.ProviderInCluster, k0rdentv1beta1.ProviderInfoblox}}
 	if diff := cmp.Diff(want, byKind); diff != "" {
@@ -397,7 +415,7 @@ func TestFunctionOutputFitsXRDs(t *testing.T) {
 	f := &fn.Function{Log: logging.NewNopLogger()}
 	runFn := func(xr map[string]any, observed map[string]map[string]any) *fnv1.RunFunctionResponse {
 		t.Helper()
-		req := &fnv1.RunFunctionRequest{Observed: &fnv1.State{
+		req := &fnv1.RunFunctionRequest{Input: inputOf(t, xr), Observed: &fnv1.State{
 			Composite: &fnv1.Resource{Resource: toStruct(t, xr)}, Resources: map[string]*fnv1.Resource{}}}
 		for name, o := range observed {
 			req.Observed.Resources[name] = &fnv1.Resource{Resource: toStruct(t, o)}
@@ -468,6 +486,7 @@ func TestFunctionOutputFitsXRDs(t *testing.T) {
 	observedClaim["spec"].(map[string]any)["clusterIPAMRef"] = "cluster-e"
 	observedClaim["status"] = map[string]any{"bound": true}
 	req := &fnv1.RunFunctionRequest{
+		Input: inputOf(t, cd),
 		Observed: &fnv1.State{Composite: &fnv1.Resource{Resource: toStruct(t, cd)},
 			Resources: map[string]*fnv1.Resource{"ipamClaim": {Resource: toStruct(t, observedClaim)}}},
 		RequiredResources: map[string]*fnv1.Resources{"clusterIPAM": {Items: []*fnv1.Resource{{Resource: toStruct(t, parse(t,
@@ -484,6 +503,31 @@ func TestFunctionOutputFitsXRDs(t *testing.T) {
 	if errs := newValidator(t, xrds["ClusterDeployment"]).validate(withStatus(rsp), nil); len(errs) > 0 {
 		t.Errorf("bound ClusterDeployment status: %v", errs.ToAggregate())
 	}
+}
+
+// inputOf is the function input of the configuration package's Composition
+// that Crossplane picks for xr: by kind, and for a ClusterIPAM by the
+// provider label its claim's Composition selects.
+func inputOf(t *testing.T, xr map[string]any) *structpb.Struct {
+	t.Helper()
+	provider, _ := xr["spec"].(map[string]any)["provider"].(string)
+	files, _ := filepath.Glob(filepath.Join(root, "package", "configuration", "composition-*.yaml"))
+	for _, f := range files {
+		var c composition
+		readYAML(t, f, &c)
+		if c.Spec.CompositeTypeRef.Kind != xr["kind"] {
+			continue
+		}
+		if label, ok := c.Metadata.Labels[fn.ProviderLabel]; ok && label != provider {
+			continue
+		}
+		if c.Spec.Pipeline[0].Input == nil {
+			return nil
+		}
+		return toStruct(t, c.Spec.Pipeline[0].Input)
+	}
+	t.Fatalf("no Composition for %v %v", xr["kind"], provider)
+	return nil
 }
 
 // decoded is m as the API server would decode it from Crossplane's JSON.

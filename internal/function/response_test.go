@@ -63,11 +63,11 @@ func TestTemplateNotComposedIsNotReady(t *testing.T) {
 			in: boundRef("aws-standalone-cp-1-0-0", `,"config":{"controlPlaneNumber":1,"workersNumber":1}`, `["10.0.0.2","10.0.0.3"]`),
 			want: `{"meta": {"tag": "test", "ttl": "60s"}, "desired": {` + composite + `},
 				"results": [{"severity": "SEVERITY_WARNING", "target": "TARGET_COMPOSITE",
-					"message": "template \"aws-standalone-cp-1-0-0\" is not supported: only vSphere templates (names containing \"vsphere\") are composed"}],
+					"message": "template \"aws-standalone-cp-1-0-0\" is not supported: this Composition composes vsphere templates only (names containing \"vsphere\")"}],
 				` + requirements + `,
 				"conditions": [` + ipamReady + `,
 					{"type": "TemplateReady", "status": "STATUS_CONDITION_FALSE", "reason": "TemplateUnsupported", "target": "TARGET_COMPOSITE",
-					 "message": "template \"aws-standalone-cp-1-0-0\" is not supported: only vSphere templates (names containing \"vsphere\") are composed"}]}`,
+					 "message": "template \"aws-standalone-cp-1-0-0\" is not supported: this Composition composes vsphere templates only (names containing \"vsphere\")"}]}`,
 		},
 	}
 	for name, tc := range cases {

@@ -30,7 +30,7 @@ import (
 	inclusterv1alpha1 "github.com/provider-ipam/provider-ipam/apis/incluster/v1alpha1"
 	infobloxv1alpha1 "github.com/provider-ipam/provider-ipam/apis/infoblox/v1alpha1"
 	k0rdentv1beta1 "github.com/provider-ipam/provider-ipam/apis/k0rdent/v1beta1"
-	"github.com/provider-ipam/provider-ipam/internal/ipam"
+	"github.com/provider-ipam/provider-ipam/internal/addressing"
 	"github.com/provider-ipam/provider-ipam/internal/localplane"
 	"github.com/provider-ipam/provider-ipam/internal/testenv"
 )
@@ -331,7 +331,7 @@ func compact(list string) string {
 		addrs = append(addrs, a)
 	}
 	slices.SortFunc(addrs, netip.Addr.Compare)
-	return ipam.FormatAddrs(slices.Compact(addrs))
+	return addressing.FormatAddrs(slices.Compact(addrs))
 }
 
 // printPackages prints the Crossplane packages and returns how many are not

@@ -19,8 +19,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/provider-ipam/provider-ipam/apis/incluster/v1alpha1"
+	"github.com/provider-ipam/provider-ipam/internal/addressing"
 	"github.com/provider-ipam/provider-ipam/internal/clients/incluster"
-	"github.com/provider-ipam/provider-ipam/internal/ipam"
 	"github.com/provider-ipam/provider-ipam/internal/testenv"
 )
 
@@ -75,7 +75,7 @@ func BenchmarkReserve(b *testing.B) {
 
 	for _, bits := range []int{24, 20, 16} {
 		for _, fill := range []int{0, 50, 95} {
-			space, err := ipam.ParseSpace(ipam.SpaceSpec{CIDR: fmt.Sprintf("10.%d.0.0/%d", 100+bits, bits)})
+			space, err := addressing.ParseSpace(addressing.SpaceSpec{CIDR: fmt.Sprintf("10.%d.0.0/%d", 100+bits, bits)})
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -112,7 +112,7 @@ func BenchmarkReserve(b *testing.B) {
 
 // prefill holds fill% of space's addresses, chosen at random, as Allocations
 // of a holder that does not exist.
-func prefill(ctx context.Context, b *testing.B, kube client.Client, space ipam.Space, fill int) {
+func prefill(ctx context.Context, b *testing.B, kube client.Client, space addressing.Space, fill int) {
 	b.Helper()
 	all, err := space.Addrs(1 << 17)
 	if err != nil {
@@ -168,7 +168,7 @@ func clear(ctx context.Context, b *testing.B, kube client.Client) {
 }
 
 // waitHeld waits until the ledger's index has seen n held addresses in space.
-func waitHeld(ctx context.Context, b *testing.B, l *incluster.Ledger, space ipam.Space, n uint64) {
+func waitHeld(ctx context.Context, b *testing.B, l *incluster.Ledger, space addressing.Space, n uint64) {
 	b.Helper()
 	deadline := time.Now().Add(5 * time.Minute)
 	for l.HeldIn(space) != n {

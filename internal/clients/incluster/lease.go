@@ -17,7 +17,7 @@ import (
 	commonv1alpha1 "github.com/provider-ipam/provider-ipam/apis/common/v1alpha1"
 	"github.com/provider-ipam/provider-ipam/apis/incluster/v1alpha1"
 	ipamv1alpha1 "github.com/provider-ipam/provider-ipam/apis/ipam/v1alpha1"
-	"github.com/provider-ipam/provider-ipam/internal/ipam"
+	"github.com/provider-ipam/provider-ipam/internal/addressing"
 )
 
 const (
@@ -79,7 +79,7 @@ type LeaseRequest struct {
 	// Label names the pool in messages, e.g. "IPPool nodes".
 	Label string
 	// Space is what the pool may hand out.
-	Space ipam.Space
+	Space addressing.Space
 	// Reservations are the in-cluster Reservations (by UID) whose
 	// addresses the pool hands out: an address is leased by marking the
 	// Reservation's Allocation.
@@ -146,7 +146,7 @@ func (l *Ledger) remember(a netip.Addr, e entry) {
 	if e.available() {
 		x, ok := l.avail[e.owner]
 		if !ok {
-			x = ipam.NewIndex()
+			x = addressing.NewIndex()
 			l.avail[e.owner] = x
 		}
 		x.Add(a)
@@ -241,7 +241,7 @@ type candidate struct {
 // arbiter: of two processes leasing one address only one write succeeds.
 // A claim that already holds a lease gets it again. The address is the
 // lowest the pool may hand out, or req.Want. It fails with an
-// *ipam.ExhaustedError, a *RefusedError (Want) or ErrContended.
+// *addressing.ExhaustedError, a *RefusedError (Want) or ErrContended.
 func (l *Ledger) Lease(ctx context.Context, req LeaseRequest) (netip.Addr, error) {
 	if err := l.ready(ctx); err != nil {
 		return netip.Addr{}, err
@@ -378,7 +378,7 @@ func (l *Ledger) wanted(req LeaseRequest) (candidate, error) {
 
 // exhausted says how full req's pool is; the caller holds l.mu.
 func (l *Ledger) exhausted(req LeaseRequest) error {
-	e := &ipam.ExhaustedError{Space: req.Label + " " + req.Space.String(), Requested: 1}
+	e := &addressing.ExhaustedError{Space: req.Label + " " + req.Space.String(), Requested: 1}
 	if req.Draw {
 		e.Usable, e.Held = req.Space.Size(), l.index.HeldIn(req.Space)
 		return e
@@ -580,7 +580,7 @@ type Sweep struct {
 	Namespace string
 	Pool      v1alpha1.LeaseHolder
 	Label     string
-	Space     ipam.Space
+	Space     addressing.Space
 	Grace     time.Duration
 	// Reservations are the pool's in-cluster Reservations, whose
 	// lease-less marks are swept too.

@@ -18,8 +18,8 @@ import (
 
 	commonv1alpha1 "github.com/provider-ipam/provider-ipam/apis/common/v1alpha1"
 	"github.com/provider-ipam/provider-ipam/apis/incluster/v1alpha1"
+	"github.com/provider-ipam/provider-ipam/internal/addressing"
 	"github.com/provider-ipam/provider-ipam/internal/clients/incluster"
-	"github.com/provider-ipam/provider-ipam/internal/ipam"
 	"github.com/provider-ipam/provider-ipam/internal/testenv"
 )
 
@@ -92,7 +92,7 @@ func (e ledgerEnv) hold(t *testing.T, ns, uid, a string) {
 }
 
 // settled waits until the ledger's index has seen addr held or not.
-func (e ledgerEnv) settled(t *testing.T, space ipam.Space, held uint64) {
+func (e ledgerEnv) settled(t *testing.T, space addressing.Space, held uint64) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for e.ledger.HeldIn(space) != held {
@@ -103,9 +103,9 @@ func (e ledgerEnv) settled(t *testing.T, space ipam.Space, held uint64) {
 	}
 }
 
-func spaceOf(t *testing.T, addrs ...string) ipam.Space {
+func spaceOf(t *testing.T, addrs ...string) addressing.Space {
 	t.Helper()
-	s, err := ipam.ParseSpace(ipam.SpaceSpec{IPAddresses: addrs, Prefix: 24})
+	s, err := addressing.ParseSpace(addressing.SpaceSpec{IPAddresses: addrs, Prefix: 24})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -120,73 +120,73 @@ func TestLease(t *testing.T) {
 		name string
 		// held are Reservation-held addresses, "owner=addr".
 		held  []string
-		req   func(s ipam.Space) incluster.LeaseRequest
+		req   func(s addressing.Space) incluster.LeaseRequest
 		want  string // the address leased, or "" with wantErr
 		err   string // a part of the error, if it fails
 		owner string // the holder of the Allocation afterwards: "pool" or a Reservation UID
 	}{
 		{
 			name: "DrawLowest", held: []string{"r1=10.9.1.2"},
-			req:  func(s ipam.Space) incluster.LeaseRequest { return incluster.LeaseRequest{Space: s, Draw: true} },
+			req:  func(s addressing.Space) incluster.LeaseRequest { return incluster.LeaseRequest{Space: s, Draw: true} },
 			want: "10.9.1.3", owner: "pool",
 		},
 		{
 			name: "DrawExhausted", held: []string{"r1=10.9.2.2", "r1=10.9.2.3"},
-			req: func(s ipam.Space) incluster.LeaseRequest { return incluster.LeaseRequest{Space: s, Draw: true} },
+			req: func(s addressing.Space) incluster.LeaseRequest { return incluster.LeaseRequest{Space: s, Draw: true} },
 			err: "2 usable, 2 already held, 0 free",
 		},
 		{
 			name: "FromItsReservationOnly", held: []string{"other=10.9.3.2", "r1=10.9.3.3"},
-			req: func(s ipam.Space) incluster.LeaseRequest {
+			req: func(s addressing.Space) incluster.LeaseRequest {
 				return incluster.LeaseRequest{Space: s, Reservations: []types.UID{"r1"}}
 			},
 			want: "10.9.3.3", owner: "r1",
 		},
 		{
 			name: "ReservationHoldsNothingInSpace", held: []string{"other=10.9.4.2"},
-			req: func(s ipam.Space) incluster.LeaseRequest {
+			req: func(s addressing.Space) incluster.LeaseRequest {
 				return incluster.LeaseRequest{Space: s, Reservations: []types.UID{"r1"}}
 			},
 			err: "0 free",
 		},
 		{
 			name: "ElsewhereHeldByThePool",
-			req: func(s ipam.Space) incluster.LeaseRequest {
+			req: func(s addressing.Space) incluster.LeaseRequest {
 				return incluster.LeaseRequest{Space: s, Elsewhere: []netip.Addr{netip.MustParseAddr("10.9.5.3")}}
 			},
 			want: "10.9.5.3", owner: "pool",
 		},
 		{
 			name: "ElsewhereTakenInTheLedger", held: []string{"other=10.9.6.3"},
-			req: func(s ipam.Space) incluster.LeaseRequest {
+			req: func(s addressing.Space) incluster.LeaseRequest {
 				return incluster.LeaseRequest{Space: s, Elsewhere: []netip.Addr{netip.MustParseAddr("10.9.6.3")}}
 			},
 			err: "0 free",
 		},
 		{
 			name: "WantGranted",
-			req: func(s ipam.Space) incluster.LeaseRequest {
+			req: func(s addressing.Space) incluster.LeaseRequest {
 				return incluster.LeaseRequest{Space: s, Draw: true, Want: netip.MustParseAddr("10.9.7.3")}
 			},
 			want: "10.9.7.3", owner: "pool",
 		},
 		{
 			name: "WantHeld", held: []string{"other=10.9.8.3"},
-			req: func(s ipam.Space) incluster.LeaseRequest {
+			req: func(s addressing.Space) incluster.LeaseRequest {
 				return incluster.LeaseRequest{Space: s, Draw: true, Want: netip.MustParseAddr("10.9.8.3")}
 			},
 			err: "10.9.8.3 is in use",
 		},
 		{
 			name: "WantOutside",
-			req: func(s ipam.Space) incluster.LeaseRequest {
+			req: func(s addressing.Space) incluster.LeaseRequest {
 				return incluster.LeaseRequest{Space: s, Draw: true, Want: netip.MustParseAddr("10.9.99.3")}
 			},
 			err: "is not handed out by IPPool p",
 		},
 		{
 			name: "WantNotTheReservations", held: []string{"other=10.9.10.3"},
-			req: func(s ipam.Space) incluster.LeaseRequest {
+			req: func(s addressing.Space) incluster.LeaseRequest {
 				return incluster.LeaseRequest{Space: s, Reservations: []types.UID{"r1"}, Want: netip.MustParseAddr("10.9.10.2")}
 			},
 			err: "is not held by the reservations of IPPool p",
@@ -211,7 +211,7 @@ func TestLease(t *testing.T) {
 				if err == nil || !strings.Contains(err.Error(), tc.err) {
 					t.Fatalf("Lease = %s, %v; want an error with %q", got, err, tc.err)
 				}
-				var exhausted *ipam.ExhaustedError
+				var exhausted *addressing.ExhaustedError
 				var refused *incluster.RefusedError
 				if !errors.As(err, &exhausted) && !errors.As(err, &refused) {
 					t.Errorf("error %v is neither exhausted nor refused", err)

@@ -20,7 +20,7 @@ import (
 
 	commonv1alpha1 "github.com/provider-ipam/provider-ipam/apis/common/v1alpha1"
 	"github.com/provider-ipam/provider-ipam/apis/incluster/v1alpha1"
-	"github.com/provider-ipam/provider-ipam/internal/ipam"
+	"github.com/provider-ipam/provider-ipam/internal/addressing"
 )
 
 const (
@@ -69,7 +69,7 @@ type InUseError struct {
 
 func (e *InUseError) Error() string {
 	return fmt.Sprintf("holding %d addresses, not %d: %s still in use by machines (%s finalizer on their Allocations); released once their IPAddresses are gone",
-		e.Held, e.Want, ipam.FormatAddrs(e.InUse), commonv1alpha1.FinalizerInUse)
+		e.Held, e.Want, addressing.FormatAddrs(e.InUse), commonv1alpha1.FinalizerInUse)
 }
 
 // NameFor is the name of the Allocation of a: the address itself for IPv4,
@@ -90,12 +90,12 @@ type Ledger struct {
 	synced func() bool
 
 	mu    sync.Mutex
-	index *ipam.Index // every held address
+	index *addressing.Index // every held address
 	// What the watch says of each Allocation, and indexes of it for pools:
 	// per Reservation the addresses a pool may lease, the leases by claim
 	// and by pool, and the marks without a lease.
 	state   map[netip.Addr]entry
-	avail   map[types.UID]*ipam.Index
+	avail   map[types.UID]*addressing.Index
 	byClaim map[types.UID]netip.Addr
 	byPool  map[types.UID]map[netip.Addr]Lease
 	bare    map[netip.Addr]types.UID
@@ -126,8 +126,8 @@ func New(ctx context.Context, c client.Client, r client.Reader, ca cache.Cache) 
 		}
 	}
 	l := &Ledger{
-		client: c, reader: r, cache: ca, index: ipam.NewIndex(),
-		state: map[netip.Addr]entry{}, avail: map[types.UID]*ipam.Index{}, byClaim: map[types.UID]netip.Addr{},
+		client: c, reader: r, cache: ca, index: addressing.NewIndex(),
+		state: map[netip.Addr]entry{}, avail: map[types.UID]*addressing.Index{}, byClaim: map[types.UID]netip.Addr{},
 		byPool: map[types.UID]map[netip.Addr]Lease{}, bare: map[netip.Addr]types.UID{}, pending: map[netip.Addr]struct{}{},
 	}
 	reg, err := inf.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
@@ -371,7 +371,7 @@ func (l *Ledger) refuseHeld(ctx context.Context, owner v1alpha1.AllocationOwner,
 // those keep owner above n, Reserve returns what owner still holds with an
 // *InUseError, and a later call releases them once the machines are gone.
 // Addresses owner holds outside space are left alone.
-func (l *Ledger) Reserve(ctx context.Context, owner v1alpha1.AllocationOwner, space ipam.Space, n int, hint []netip.Addr) ([]netip.Addr, error) {
+func (l *Ledger) Reserve(ctx context.Context, owner v1alpha1.AllocationOwner, space addressing.Space, n int, hint []netip.Addr) ([]netip.Addr, error) {
 	if n < 1 || n > v1alpha1.MaxAddresses {
 		return nil, fmt.Errorf("cannot reserve %d addresses: between 1 and %d may be reserved at once", n, v1alpha1.MaxAddresses)
 	}
@@ -477,12 +477,12 @@ func boolCmp(a, b bool) int {
 
 // pick marks the n lowest free addresses of space held in the index, so that
 // concurrent reservations in this process do not pick them too.
-func (l *Ledger) pick(space ipam.Space, n int) ([]netip.Addr, error) {
+func (l *Ledger) pick(space addressing.Space, n int) ([]netip.Addr, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	cands := l.index.Free(space, n)
 	if len(cands) < n {
-		return nil, &ipam.ExhaustedError{Space: space.String(), Usable: space.Size(), Held: l.index.HeldIn(space), Requested: uint64(n)}
+		return nil, &addressing.ExhaustedError{Space: space.String(), Usable: space.Size(), Held: l.index.HeldIn(space), Requested: uint64(n)}
 	}
 	for _, a := range cands {
 		l.index.Add(a)
@@ -491,7 +491,7 @@ func (l *Ledger) pick(space ipam.Space, n int) ([]netip.Addr, error) {
 }
 
 // HeldIn counts the addresses of space the index knows to be held.
-func (l *Ledger) HeldIn(space ipam.Space) uint64 {
+func (l *Ledger) HeldIn(space addressing.Space) uint64 {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.index.HeldIn(space)

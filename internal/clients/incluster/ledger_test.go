@@ -16,8 +16,8 @@ import (
 
 	commonv1alpha1 "github.com/provider-ipam/provider-ipam/apis/common/v1alpha1"
 	"github.com/provider-ipam/provider-ipam/apis/incluster/v1alpha1"
+	"github.com/provider-ipam/provider-ipam/internal/addressing"
 	"github.com/provider-ipam/provider-ipam/internal/clients/incluster"
-	"github.com/provider-ipam/provider-ipam/internal/ipam"
 	"github.com/provider-ipam/provider-ipam/internal/testenv"
 )
 
@@ -85,9 +85,9 @@ func addrs(ss ...string) []netip.Addr {
 }
 
 // cidrSpace parses a network and its gateway.
-func cidrSpace(t *testing.T, cidr, gateway string) ipam.Space {
+func cidrSpace(t *testing.T, cidr, gateway string) addressing.Space {
 	t.Helper()
-	s, err := ipam.ParseSpace(ipam.SpaceSpec{CIDR: cidr, Gateway: gateway})
+	s, err := addressing.ParseSpace(addressing.SpaceSpec{CIDR: cidr, Gateway: gateway})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -129,9 +129,9 @@ func TestLedger(t *testing.T) {
 	ctx := context.Background()
 	cases := []struct {
 		name string
-		run  func(t *testing.T, space ipam.Space, net string)
+		run  func(t *testing.T, space addressing.Space, net string)
 	}{
-		{"ReserveLowestFreeSkippingGateway", func(t *testing.T, space ipam.Space, net string) {
+		{"ReserveLowestFreeSkippingGateway", func(t *testing.T, space addressing.Space, net string) {
 			got, err := e.ledger.Reserve(ctx, owner("r1"), space, 3, nil)
 			if err != nil {
 				t.Fatal(err)
@@ -145,24 +145,24 @@ func TestLedger(t *testing.T) {
 				t.Errorf("Reserve again = %v, %v; want %v", again, err, want)
 			}
 		}},
-		{"ReserveAllOrNone", func(t *testing.T, space ipam.Space, net string) {
+		{"ReserveAllOrNone", func(t *testing.T, space addressing.Space, net string) {
 			for _, a := range []string{"2", "3", "4"} {
 				e.hold(t, "ledger", "other", net+a)
 			}
 			e.settled(t, space, 3)
 			_, err := e.ledger.Reserve(ctx, owner("r2"), space, 3, nil)
-			var x *ipam.ExhaustedError
+			var x *addressing.ExhaustedError
 			if !errors.As(err, &x) {
 				t.Fatalf("Reserve error %v, want an ExhaustedError", err)
 			}
-			if diff := cmp.Diff(ipam.ExhaustedError{Space: space.String(), Usable: 5, Held: 3, Requested: 3}, *x); diff != "" {
+			if diff := cmp.Diff(addressing.ExhaustedError{Space: space.String(), Usable: 5, Held: 3, Requested: 3}, *x); diff != "" {
 				t.Errorf("ExhaustedError (-want +got):\n%s", diff)
 			}
 			if got := e.held(t, "r2"); len(got) != 0 {
 				t.Errorf("a refused request left %v held", got)
 			}
 		}},
-		{"HoldRefusesAHeldAddressAndHoldsNothing", func(t *testing.T, space ipam.Space, net string) {
+		{"HoldRefusesAHeldAddressAndHoldsNothing", func(t *testing.T, space addressing.Space, net string) {
 			e.hold(t, "ledger", "other", net+"3")
 			e.settled(t, space, 1)
 			err := e.ledger.Hold(ctx, owner("r3"), addrs(net+"2", net+"3"), incluster.RefuseOrphans)
@@ -174,7 +174,7 @@ func TestLedger(t *testing.T) {
 				t.Errorf("a refused set left %v held", got)
 			}
 		}},
-		{"HoldAdoptsAnOrphan", func(t *testing.T, space ipam.Space, net string) {
+		{"HoldAdoptsAnOrphan", func(t *testing.T, space addressing.Space, net string) {
 			e.hold(t, "ledger", "gone", net+"5")
 			e.settled(t, space, 1)
 			if err := e.ledger.Hold(ctx, owner("r4"), addrs(net+"5"), incluster.AdoptOrphans); err != nil {
@@ -184,7 +184,7 @@ func TestLedger(t *testing.T) {
 				t.Errorf("Allocation owner %+v, labels %v: want adopted by r4", al.Spec.Owner, al.Labels)
 			}
 		}},
-		{"ShrinkKeepsAddressesInUse", func(t *testing.T, space ipam.Space, net string) {
+		{"ShrinkKeepsAddressesInUse", func(t *testing.T, space addressing.Space, net string) {
 			got, err := e.ledger.Reserve(ctx, owner("r5"), space, 3, nil)
 			if err != nil {
 				t.Fatal(err)
@@ -207,7 +207,7 @@ func TestLedger(t *testing.T) {
 				t.Errorf("the unused %s3 is still held", net)
 			}
 		}},
-		{"ReleaseByUIDFindsWhatWasNeverRecorded", func(t *testing.T, space ipam.Space, net string) {
+		{"ReleaseByUIDFindsWhatWasNeverRecorded", func(t *testing.T, space addressing.Space, net string) {
 			if _, err := e.ledger.Reserve(ctx, owner("r6"), space, 2, nil); err != nil {
 				t.Fatal(err)
 			}
@@ -225,7 +225,7 @@ func TestLedger(t *testing.T) {
 				t.Errorf("still held after release: %v", got)
 			}
 		}},
-		{"ConcurrentHoldersNeverShare", func(t *testing.T, space ipam.Space, _ string) {
+		{"ConcurrentHoldersNeverShare", func(t *testing.T, space addressing.Space, _ string) {
 			var (
 				wg   sync.WaitGroup
 				mu   sync.Mutex

@@ -15,7 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/provider-ipam/provider-ipam/apis/incluster/v1alpha1"
-	"github.com/provider-ipam/provider-ipam/internal/ipam"
+	"github.com/provider-ipam/provider-ipam/internal/addressing"
 )
 
 // maxQuotaTries bounds how often one request retries its QuotaUsage write
@@ -82,7 +82,7 @@ func (l *Ledger) allowance(ctx context.Context, cfg, ns string) (allowance, erro
 			continue
 		}
 		for j, s := range al.Addresses {
-			r, err := ipam.ParseRange(fmt.Sprintf("allow[%d].addresses[%d]", i, j), s)
+			r, err := addressing.ParseRange(fmt.Sprintf("allow[%d].addresses[%d]", i, j), s)
 			if err != nil {
 				return allowance{}, fmt.Errorf("in-cluster ClusterProviderConfig %q: %w", cfg, err)
 			}
@@ -117,7 +117,7 @@ func (a allowance) admits(addrs []netip.Addr) error {
 
 // admitsSpace fails unless every usable address of s is allowed: a request
 // for "n addresses of s" may be given any of them.
-func (a allowance) admitsSpace(s ipam.Space) error {
+func (a allowance) admitsSpace(s addressing.Space) error {
 	if x, out := s.Outside(a.set); out {
 		return a.refuse(s.String(), fmt.Sprintf(" (%s is outside it)", x))
 	}

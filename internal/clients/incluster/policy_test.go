@@ -19,8 +19,8 @@ import (
 
 	"github.com/provider-ipam/provider-ipam/apis/incluster/v1alpha1"
 	ipamv1alpha1 "github.com/provider-ipam/provider-ipam/apis/ipam/v1alpha1"
+	"github.com/provider-ipam/provider-ipam/internal/addressing"
 	"github.com/provider-ipam/provider-ipam/internal/clients/incluster"
-	"github.com/provider-ipam/provider-ipam/internal/ipam"
 	"github.com/provider-ipam/provider-ipam/internal/localplane"
 	"github.com/provider-ipam/provider-ipam/internal/testenv"
 )
@@ -438,7 +438,7 @@ func TestExamplePolicyAdmitsTheExamples(t *testing.T) {
 	e.namespace(t, "team-a", nil)
 	e.namespace(t, "team-z", nil)
 	for _, r := range reservations {
-		space, err := ipam.ParseSpace(ipam.SpecOf(*r.Spec.ForProvider.Space))
+		space, err := addressing.ParseSpace(addressing.SpecOf(*r.Spec.ForProvider.Space))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -32,9 +32,9 @@ import (
 
 	commonv1alpha1 "github.com/provider-ipam/provider-ipam/apis/common/v1alpha1"
 	"github.com/provider-ipam/provider-ipam/apis/incluster/v1alpha1"
+	"github.com/provider-ipam/provider-ipam/internal/addressing"
 	"github.com/provider-ipam/provider-ipam/internal/clients/incluster"
 	"github.com/provider-ipam/provider-ipam/internal/conditions"
-	"github.com/provider-ipam/provider-ipam/internal/ipam"
 )
 
 const (
@@ -127,16 +127,16 @@ type external struct {
 
 // request is what a Reservation asks the ledger for.
 type request struct {
-	space ipam.Space   // invalid (zero) when only an address is given
-	exact []netip.Addr // a specific address or the whole space, or nil
-	count int          // when exact is nil
+	space addressing.Space // invalid (zero) when only an address is given
+	exact []netip.Addr     // a specific address or the whole space, or nil
+	count int              // when exact is nil
 }
 
 func parse(cr *v1alpha1.Reservation) (request, error) {
 	p := cr.Spec.ForProvider
 	var r request
 	if p.Space != nil {
-		s, err := ipam.ParseSpace(ipam.SpecOf(*p.Space))
+		s, err := addressing.ParseSpace(addressing.SpecOf(*p.Space))
 		if err != nil {
 			return request{}, err
 		}
@@ -144,19 +144,19 @@ func parse(cr *v1alpha1.Reservation) (request, error) {
 	}
 	switch {
 	case p.Address != "":
-		a, err := ipam.ParseAddr("address", p.Address)
+		a, err := addressing.ParseAddr("address", p.Address)
 		if err != nil {
 			return request{}, err
 		}
 		if p.Space != nil {
 			if why := r.space.Why(a); why != "" {
-				return request{}, &ipam.InvalidError{Reason: ipam.ReasonAddressReserved, Field: "address", Value: p.Address, Detail: "is " + why}
+				return request{}, &addressing.InvalidError{Reason: addressing.ReasonAddressReserved, Field: "address", Value: p.Address, Detail: "is " + why}
 			}
 		}
 		r.exact = []netip.Addr{a}
 	case p.AllAddresses:
 		if p.Space == nil {
-			return request{}, &ipam.InvalidError{Reason: ipam.ReasonEmptySpace, Field: "allAddresses", Detail: "needs a space"}
+			return request{}, &addressing.InvalidError{Reason: addressing.ReasonEmptySpace, Field: "allAddresses", Detail: "needs a space"}
 		}
 		all, err := r.space.Addrs(v1alpha1.MaxAddresses)
 		if err != nil {
@@ -165,7 +165,7 @@ func parse(cr *v1alpha1.Reservation) (request, error) {
 		r.exact = all
 	default:
 		if p.Space == nil {
-			return request{}, &ipam.InvalidError{Reason: ipam.ReasonEmptySpace, Field: "space", Detail: "is required unless address is set"}
+			return request{}, &addressing.InvalidError{Reason: addressing.ReasonEmptySpace, Field: "space", Detail: "is required unless address is set"}
 		}
 		r.count = 1
 		if p.Count != nil {
@@ -211,7 +211,7 @@ func named(cr *v1alpha1.Reservation) ([]netip.Addr, error) {
 	if en == "" {
 		return nil, nil
 	}
-	addrs, err := ipam.ParseAddrList("external name", en, v1alpha1.MaxAddresses)
+	addrs, err := addressing.ParseAddrList("external name", en, v1alpha1.MaxAddresses)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", errExternalName, err)
 	}
@@ -223,6 +223,10 @@ func (e *external) Observe(ctx context.Context, mg resource.Managed) (managed.Ex
 	if !ok {
 		return managed.ExternalObservation{}, errors.New(errNotReservation)
 	}
+	// Shortfall and conflict say why the last create failed; this
+	// reconcile finds anew whether they hold (Create sets them again),
+	// so an error below is never read as an earlier exhaustion.
+	cr.Status.AtProvider.Shortfall, cr.Status.AtProvider.Conflict = nil, nil
 	req, err := parse(cr)
 	if err != nil && !observeOnly(cr) {
 		return managed.ExternalObservation{}, fmt.Errorf("%s: %w", errSpec, err)
@@ -256,7 +260,7 @@ func (e *external) Observe(ctx context.Context, mg resource.Managed) (managed.Ex
 	if !slices.Equal(recorded, held) {
 		// Held but not recorded: a crash came between reserving and
 		// recording. Record now rather than reserve again.
-		meta.SetExternalName(cr, ipam.FormatAddrs(held))
+		meta.SetExternalName(cr, addressing.FormatAddrs(held))
 		lateInit = true
 	}
 	setObservation(cr, req.space, held, "")
@@ -318,7 +322,7 @@ func (e *external) Create(ctx context.Context, mg resource.Managed) (managed.Ext
 		setFailure(cr, err)
 		return managed.ExternalCreation{}, err
 	}
-	meta.SetExternalName(cr, ipam.FormatAddrs(held))
+	meta.SetExternalName(cr, addressing.FormatAddrs(held))
 	setObservation(cr, req.space, held, "")
 	cr.SetConditions(allowed())
 	return managed.ExternalCreation{ConnectionDetails: connectionDetails(req.space, held)}, nil
@@ -384,7 +388,7 @@ func (e *external) Update(ctx context.Context, mg resource.Managed) (managed.Ext
 		setFailure(cr, err)
 		return managed.ExternalUpdate{}, fmt.Errorf("%s: %w", errReserve, err)
 	}
-	if en := ipam.FormatAddrs(held); en != meta.GetExternalName(cr) {
+	if en := addressing.FormatAddrs(held); en != meta.GetExternalName(cr) {
 		meta.SetExternalName(cr, en)
 		if err := e.annotations.UpdateCriticalAnnotations(ctx, cr); err != nil {
 			return managed.ExternalUpdate{}, fmt.Errorf("%s: %w", errPersist, err)
@@ -461,7 +465,7 @@ func subset(a, b []netip.Addr) bool {
 	return true
 }
 
-func setObservation(cr *v1alpha1.Reservation, s ipam.Space, held []netip.Addr, heldBy string) {
+func setObservation(cr *v1alpha1.Reservation, s addressing.Space, held []netip.Addr, heldBy string) {
 	obs := v1alpha1.ReservationObservation{HeldBy: heldBy, Prefix: int32(s.Prefix())} //nolint:gosec // A prefix length fits.
 	for _, a := range held {
 		obs.Addresses = append(obs.Addresses, a.String())
@@ -478,7 +482,7 @@ func setObservation(cr *v1alpha1.Reservation, s ipam.Space, held []netip.Addr, h
 // nothing.
 func setFailure(cr *v1alpha1.Reservation, err error) {
 	var (
-		exhausted *ipam.ExhaustedError
+		exhausted *addressing.ExhaustedError
 		conflict  *incluster.ConflictError
 		policy    *incluster.PolicyError
 	)
@@ -513,8 +517,8 @@ func clamp(n uint64) int64 {
 	return int64(min(n, math.MaxInt64))
 }
 
-func connectionDetails(s ipam.Space, held []netip.Addr) managed.ConnectionDetails {
-	cd := managed.ConnectionDetails{ConnAddresses: []byte(ipam.FormatAddrs(held))}
+func connectionDetails(s addressing.Space, held []netip.Addr) managed.ConnectionDetails {
+	cd := managed.ConnectionDetails{ConnAddresses: []byte(addressing.FormatAddrs(held))}
 	if len(held) > 0 {
 		cd[ConnAddress] = []byte(held[0].String())
 	}

@@ -309,6 +309,43 @@ func TestSpecificAddressConflictIsReported(t *testing.T) {
 	}
 }
 
+// The conflict a Reservation publishes is why its last attempt failed: once
+// a reconcile fails for another reason (here a hand-written external name
+// that is not an address list), compositions must not read the old
+// conflict as the cause.
+func TestConflictIsNotKeptPastAnotherFailure(t *testing.T) {
+	startProvider(t)
+	ns := namespace(t, "stale")
+	ctx := context.Background()
+	first := reservation(ns, "first", cidr("10.7.2.0/24"))
+	first.Spec.ForProvider.Address = "10.7.2.10"
+	second := reservation(ns, "second", cidr("10.7.2.0/24"))
+	second.Spec.ForProvider.Address = "10.7.2.10"
+	if err := kube.Create(ctx, first); err != nil {
+		t.Fatal(err)
+	}
+	waitReady(t, ns, "first")
+	if err := kube.Create(ctx, second); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, time.Minute, "conflict published", func(context.Context) (bool, error) {
+		return get(t, ns, "second").Status.AtProvider.Conflict != nil, nil
+	})
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		r := get(t, ns, "second")
+		meta.SetExternalName(r, "not-an-address")
+		return kube.Update(ctx, r)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, time.Minute, "the new failure reported without the old conflict", func(context.Context) (bool, error) {
+		r := get(t, ns, "second")
+		c := r.GetCondition(xpv1.TypeSynced)
+		return c.Status == corev1.ConditionFalse && strings.Contains(c.Message, "invalid external name") && r.Status.AtProvider.Conflict == nil, nil
+	})
+}
+
 // A tenant whose Reservation collides with another namespace's learns that
 // the address is taken, never which namespace or object holds it.
 func TestConflictWithAnotherNamespaceNamesNoHolder(t *testing.T) {

@@ -154,6 +154,10 @@ func (e *external) Observe(ctx context.Context, mg resource.Managed) (managed.Ex
 	if !ok {
 		return managed.ExternalObservation{}, errors.New(errNotReservation)
 	}
+	// Shortfall and conflict say why the last create failed; this
+	// reconcile finds anew whether they hold (Create sets them again),
+	// so an error below is never read as an earlier exhaustion.
+	cr.Status.AtProvider.Shortfall, cr.Status.AtProvider.Conflict = nil, nil
 	var (
 		obj      *infoblox.Object
 		lateInit bool

@@ -11,6 +11,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	xpv1 "github.com/crossplane/crossplane-runtime/v2/apis/common/v1"
@@ -439,6 +440,23 @@ func TestRefusalsArePublished(t *testing.T) {
 			return r.GetCondition(xpv1.TypeSynced).Status == corev1.ConditionFalse && cmp.Diff(obs, r.Status.AtProvider) == "", nil
 		})
 	}
+
+	// A conflict is why the last attempt failed, not a fact kept for ever:
+	// a reconcile that fails for another reason (an external name written
+	// by hand that is no grid reference) publishes none.
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		r := get(t, ns, "taken")
+		meta.SetExternalName(r, "not-a-reference")
+		return kube.Update(ctx, r)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, time.Minute, "the new failure reported without the old conflict", func(context.Context) (bool, error) {
+		r := get(t, ns, "taken")
+		c := r.GetCondition(xpv1.TypeSynced)
+		return c.Status == corev1.ConditionFalse && strings.Contains(c.Message, "not-a-reference") && r.Status.AtProvider.Conflict == nil, nil
+	})
 
 	// The second's address goes back to the grid: the third gets it, and
 	// its shortfall goes.
