@@ -22,12 +22,15 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/crossplane/crossplane-runtime/v2/pkg/controller"
 	"github.com/crossplane/crossplane-runtime/v2/pkg/feature"
 	"github.com/crossplane/crossplane-runtime/v2/pkg/logging"
 	"github.com/crossplane/crossplane-runtime/v2/pkg/ratelimiter"
+	"github.com/crossplane/crossplane-runtime/v2/pkg/reconciler/managed"
+	"github.com/crossplane/crossplane-runtime/v2/pkg/statemetrics"
 
 	"github.com/provider-ipam/provider-ipam/apis"
 	"github.com/provider-ipam/provider-ipam/internal/clients/infoblox"
@@ -49,15 +52,16 @@ func run() error {
 		return err
 	}
 	var (
-		debug          = flag.Bool("debug", false, "Log at debug level.")
-		syncInterval   = flag.Duration("sync", time.Hour, "How often every resource is re-read from the API server.")
-		pollInterval   = flag.Duration("poll", 10*time.Minute, "How often each managed resource is checked against its backend.")
-		leaderElection = flag.Bool("leader-election", electDefault, "Elect a leader among replicas, so that one reconciles. Default: LEADER_ELECTION if set, else on when running in a pod (POD_NAMESPACE or a service account namespace), off otherwise.")
-		electionNS     = flag.String("leader-election-namespace", ns, "Namespace of the leader election Lease. Default: the pod's namespace.")
-		maxReconcile   = flag.Int("max-reconcile-rate", 500, "Reconciles per second across all controllers, and concurrent reconciles per controller.")
-		metricsAddr    = flag.String("metrics-bind-address", ":8080", "Where to serve Prometheus metrics (0 to disable).")
-		probeAddr      = flag.String("health-probe-bind-address", ":8081", "Where to serve health probes (0 to disable).")
-		pprofAddr      = flag.String("pprof-bind-address", "", "Where to serve Go's pprof profiles (empty to disable, the default).")
+		debug               = flag.Bool("debug", false, "Log at debug level.")
+		syncInterval        = flag.Duration("sync", time.Hour, "How often every resource is re-read from the API server.")
+		pollInterval        = flag.Duration("poll", 10*time.Minute, "How often each managed resource is checked against its backend.")
+		leaderElection      = flag.Bool("leader-election", electDefault, "Elect a leader among replicas, so that one reconciles. Default: LEADER_ELECTION if set, else on when running in a pod (POD_NAMESPACE or a service account namespace), off otherwise.")
+		electionNS          = flag.String("leader-election-namespace", ns, "Namespace of the leader election Lease. Default: the pod's namespace.")
+		maxReconcile        = flag.Int("max-reconcile-rate", 500, "Reconciles per second across all controllers, and concurrent reconciles per controller.")
+		metricsAddr         = flag.String("metrics-bind-address", ":8080", "Where to serve Prometheus metrics (0 to disable).")
+		probeAddr           = flag.String("health-probe-bind-address", ":8081", "Where to serve health probes (0 to disable).")
+		pprofAddr           = flag.String("pprof-bind-address", "", "Where to serve Go's pprof profiles (empty to disable, the default).")
+		stateMetricInterval = flag.Duration("poll-state-metric", 5*time.Second, "How often the managed-resource state metrics are recounted.")
 	)
 	flag.Parse()
 	if err := checkFlags(*leaderElection, *electionNS, *maxReconcile); err != nil {
@@ -116,12 +120,22 @@ func run() error {
 	}
 
 	ctx := ctrl.SetupSignalHandler()
+	// crossplane-runtime's managed-resource metrics (time to first
+	// observation, to ready, drift) and state metrics (how many exist,
+	// are ready, are synced), served with ours on /metrics.
+	mrMetrics, mrStateMetrics := managed.NewMRMetricRecorder(), statemetrics.NewMRStateMetrics()
+	ctrlmetrics.Registry.MustRegister(mrMetrics, mrStateMetrics)
 	o := controller.Options{
 		Logger:                  log,
 		GlobalRateLimiter:       ratelimiter.NewGlobal(*maxReconcile),
 		PollInterval:            *pollInterval,
 		MaxConcurrentReconciles: *maxReconcile,
 		Features:                &feature.Flags{},
+		MetricOptions: &controller.MetricOptions{
+			PollStateMetricInterval: *stateMetricInterval,
+			MRMetrics:               mrMetrics,
+			MRStateMetrics:          mrStateMetrics,
+		},
 	}
 	if err := ipamcontroller.Setup(ctx, mgr, o); err != nil {
 		return fmt.Errorf("cannot set up controllers: %w", err)

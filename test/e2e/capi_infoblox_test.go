@@ -8,11 +8,15 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	kerrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	capiipamv1beta2 "sigs.k8s.io/cluster-api/api/ipam/v1beta2"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	inclusterv1alpha1 "github.com/provider-ipam/provider-ipam/apis/incluster/v1alpha1"
+	ipamv1alpha1 "github.com/provider-ipam/provider-ipam/apis/ipam/v1alpha1"
 )
 
 // IPAddressClaims created as CAPV creates them for each machine get
@@ -74,6 +78,51 @@ func TestMachinesGetDistinctAddressesFromTheClaim(t *testing.T) {
 			t.Errorf("IPAddress %s: gateway %q prefix %v, want 10.23.0.1/24", a.Name, a.Spec.Gateway, a.Spec.Prefix)
 		}
 	}
+
+	// What the provider's /metrics says matches `kubectl get ippools` and
+	// what happened: three allocations, one refusal, three addresses held.
+	p := &ipamv1alpha1.IPPool{}
+	if err := plane.Kube.Get(ctx, client.ObjectKey{Namespace: ns, Name: pool}, p); err != nil {
+		t.Fatal(err)
+	}
+	if p.Status.Total != 3 || p.Status.Used != 3 || p.Status.Free != 0 {
+		t.Fatalf("IPPool status total %d used %d free %d, want 3/3/0", p.Status.Total, p.Status.Used, p.Status.Free)
+	}
+	for state, want := range map[string]int64{"total": p.Status.Total, "used": p.Status.Used, "free": p.Status.Free} {
+		waitMetric(t, "provider_ipam_pool_addresses", map[string]string{"namespace": ns, "pool": pool, "state": state}, float64(want), true)
+	}
+	waitMetric(t, "provider_ipam_reservation_held_addresses", map[string]string{"backend": "in-cluster", "namespace": ns, "name": pool}, 3, true)
+	waitMetric(t, "provider_ipam_allocation_seconds", map[string]string{"backing": "reservations"}, 3, false)
+	waitMetric(t, "provider_ipam_refusals_total", map[string]string{"backend": "capi", "reason": capiipamv1beta2.IPAddressClaimReadyPoolExhaustedReason}, 1, false)
+	waitMetric(t, "crossplane_managed_resource_exists", map[string]string{"gvk": inclusterv1alpha1.ReservationGroupVersionKind.String()}, 1, false)
+	eventually(t, time.Minute, "an Allocated event on the pool", func(ctx context.Context) (bool, error) {
+		evs := &corev1.EventList{}
+		if err := plane.Kube.List(ctx, evs, client.InNamespace(ns)); err != nil {
+			return false, err
+		}
+		for _, e := range evs.Items {
+			if e.InvolvedObject.Kind == "IPPool" && e.InvolvedObject.Name == pool && e.Reason == "Allocated" {
+				return true, nil
+			}
+		}
+		return false, nil
+	})
+
+	// A pool that is gone has no series left.
+	if err := plane.Kube.DeleteAllOf(ctx, &capiipamv1beta2.IPAddressClaim{}, client.InNamespace(ns)); err != nil {
+		t.Fatal(err)
+	}
+	if err := plane.Kube.Delete(ctx, claim); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 2*time.Minute, "the pool's series removed with it", func(ctx context.Context) (bool, error) {
+		fams, err := scrape(ctx)
+		if err != nil {
+			return false, err
+		}
+		_, found := value(fams, "provider_ipam_pool_addresses", map[string]string{"namespace": ns, "pool": pool})
+		return !found, nil
+	})
 }
 
 func TestInfobloxClaimBinds(t *testing.T) {

@@ -30,7 +30,11 @@ import (
 	"github.com/provider-ipam/provider-ipam/internal/testenv"
 )
 
-var plane *localplane.Plane
+var (
+	plane *localplane.Plane
+	// metricsAddr is where the provider serves /metrics.
+	metricsAddr string
+)
 
 func TestMain(m *testing.M) {
 	os.Exit(run(m))
@@ -49,7 +53,16 @@ func run(m *testing.M) int {
 		return 1
 	}
 	defer func() { _ = os.RemoveAll(capi); _ = os.RemoveAll(clusters) }()
-	plane, err = localplane.Start(ctx, localplane.Options{Name: "e2e", ExtraCRDDirs: []string{capi, clusters}, Crossplane: true, Provider: true})
+	port, err := localplane.FreePort()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	metricsAddr = fmt.Sprintf("127.0.0.1:%d", port)
+	plane, err = localplane.Start(ctx, localplane.Options{
+		Name: "e2e", ExtraCRDDirs: []string{capi, clusters}, Crossplane: true, Provider: true,
+		ProviderArgs: []string{"--metrics-bind-address=" + metricsAddr},
+	})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "e2e:", err)
 		return 1

@@ -19,6 +19,8 @@ import (
 	"time"
 
 	ibclient "github.com/infobloxopen/infoblox-go-client/v2"
+
+	"github.com/provider-ipam/provider-ipam/internal/metrics"
 )
 
 // Extensible attributes set on every object.
@@ -184,26 +186,33 @@ func (r *requestor) SendRequest(req *http.Request) ([]byte, error) {
 	if err := r.c.heldOff(); err != nil {
 		return nil, err
 	}
+	start := time.Now()
 	resp, err := r.c.http.Do(req.WithContext(r.ctx))
 	if err != nil {
 		r.failedPOST = r.failedPOST || req.Method == http.MethodPost
-		return nil, classifyTransport(err)
+		e := classifyTransport(err)
+		metrics.WAPIRequest(req.Method, 0, string(ReasonOf(e)), time.Since(start))
+		return nil, e
 	}
 	defer resp.Body.Close() //nolint:errcheck // Read-only body.
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
 	if err != nil {
 		r.failedPOST = r.failedPOST || req.Method == http.MethodPost
-		return nil, classifyTransport(err)
+		e := classifyTransport(err)
+		metrics.WAPIRequest(req.Method, resp.StatusCode, string(ReasonOf(e)), time.Since(start))
+		return nil, e
 	}
 	ok := resp.StatusCode == http.StatusOK || resp.StatusCode == http.StatusCreated && req.Method == http.MethodPost
 	if !ok {
 		r.failedPOST = r.failedPOST || req.Method == http.MethodPost && resp.StatusCode >= 500
 		e := classifyHTTP(resp.StatusCode, body)
+		metrics.WAPIRequest(req.Method, resp.StatusCode, string(e.Reason), time.Since(start))
 		if resp.StatusCode == http.StatusUnauthorized {
 			r.c.holdOff(e)
 		}
 		return nil, e
 	}
+	metrics.WAPIRequest(req.Method, resp.StatusCode, "", time.Since(start))
 	if req.Method == http.MethodGet && req.URL.Query().Get("_proxy_search") == "GM" && string(bytes.TrimSpace(body)) == "[]" {
 		r.emptySearch = u
 	}

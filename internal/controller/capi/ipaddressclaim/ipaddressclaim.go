@@ -43,6 +43,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	"github.com/crossplane/crossplane-runtime/v2/pkg/controller"
+	xpevent "github.com/crossplane/crossplane-runtime/v2/pkg/event"
 	"github.com/crossplane/crossplane-runtime/v2/pkg/logging"
 	"github.com/crossplane/crossplane-runtime/v2/pkg/ratelimiter"
 
@@ -52,6 +53,7 @@ import (
 	"github.com/provider-ipam/provider-ipam/internal/clients/incluster"
 	"github.com/provider-ipam/provider-ipam/internal/conditions"
 	"github.com/provider-ipam/provider-ipam/internal/controller/capi/backing"
+	"github.com/provider-ipam/provider-ipam/internal/metrics"
 )
 
 // FinalizerReleaseAddress was put on claims by earlier versions; it is
@@ -104,6 +106,7 @@ func Setup(mgr ctrl.Manager, o controller.Options, l *incluster.Ledger, guards *
 		guards:  guards,
 		waiters: w,
 		log:     o.Logger.WithValues("controller", name),
+		record:  xpevent.NewAPIRecorder(mgr.GetEventRecorderFor(name)), //nolint:staticcheck // crossplane-runtime's recorder takes the legacy interface.
 	}
 	l.OnFree(w.wakeFor)
 	ours := predicate.NewPredicateFuncs(func(o client.Object) bool {
@@ -136,6 +139,11 @@ type Reconciler struct {
 	guards  *backing.Guards
 	waiters *waiters
 	log     logging.Logger
+	// record emits events. Allocations and releases are recorded on the
+	// pool, where client-go's spam filter bounds them (a burst, then one
+	// per five minutes): an event per claim would be a fourth write on
+	// the hot path. Refusals are recorded on the claim.
+	record xpevent.Recorder
 	// bound remembers, per claim, the resourceVersion its status was
 	// patched over when its address was recorded. A reconcile that still
 	// reads that version from the cache (woken by the IPAddress's watch
@@ -295,13 +303,13 @@ func (r *Reconciler) allocate(ctx context.Context, c *capiipamv1beta2.IPAddressC
 	case errors.As(err, &policy):
 		// The platform team's ClusterProviderConfig changing is not
 		// watched: the claim looks again after a while.
-		return reconcile.Result{RequeueAfter: recheck}, r.setReady(ctx, c, nil, policy.Reason, "IPPool "+p.Name+": "+policy.Message)
+		return reconcile.Result{RequeueAfter: recheck}, r.refuse(ctx, c, policy.Reason, "IPPool "+p.Name+": "+policy.Message)
 	case errors.As(err, &exhausted):
 		r.waiters.add(key, ck, space)
-		return reconcile.Result{RequeueAfter: recheck}, r.setReady(ctx, c, nil, capiipamv1beta2.IPAddressClaimReadyPoolExhaustedReason, exhausted.Error())
+		return reconcile.Result{RequeueAfter: recheck}, r.refuse(ctx, c, capiipamv1beta2.IPAddressClaimReadyPoolExhaustedReason, exhausted.Error())
 	case errors.As(err, &refused):
 		r.waiters.add(key, ck, space)
-		return reconcile.Result{RequeueAfter: recheck}, r.setReady(ctx, c, nil, capiipamv1beta2.IPAddressClaimReadyAllocationFailedReason, refused.Error())
+		return reconcile.Result{RequeueAfter: recheck}, r.refuse(ctx, c, capiipamv1beta2.IPAddressClaimReadyAllocationFailedReason, refused.Error())
 	case err != nil:
 		return reconcile.Result{}, err
 	}
@@ -316,7 +324,27 @@ func (r *Reconciler) allocate(ctx context.Context, c *capiipamv1beta2.IPAddressC
 		return reconcile.Result{}, fmt.Errorf("%s %s: %w", errCreateAddr, a.Name, err)
 	}
 	r.waiters.drop(ck)
+	backed := "reservations"
+	if b.Draw {
+		backed = "ledger"
+	}
+	metrics.Allocated(backed, time.Since(c.CreationTimestamp.Time))
+	r.record.Event(p, xpevent.Normal(reasonAllocated, fmt.Sprintf("%s to IPAddressClaim %s", addr, c.Name)))
 	return reconcile.Result{}, r.setReady(ctx, c, a, clusterv1.ReadyReason, "")
+}
+
+// Reasons of the events on a pool.
+const (
+	reasonAllocated xpevent.Reason = "Allocated"
+	reasonReleased  xpevent.Reason = "Released"
+)
+
+// refuse reports on the claim, as its Ready condition, a Warning event
+// and a count, why it gets no address.
+func (r *Reconciler) refuse(ctx context.Context, c *capiipamv1beta2.IPAddressClaim, reason, msg string) error {
+	metrics.Refused("capi", reason)
+	r.record.Event(c, xpevent.Warning(xpevent.Reason(reason), errors.New(conditions.Message(msg))))
+	return r.setReady(ctx, c, nil, reason, msg)
 }
 
 // raced handles an IPAddress of c's name that exists already: created by
@@ -477,6 +505,10 @@ func (r *Reconciler) release(ctx context.Context, c *capiipamv1beta2.IPAddressCl
 		}
 		if err := r.deleteAddress(ctx, &l.Items[i]); err != nil {
 			return err
+		}
+		a := &l.Items[i]
+		if pool := (&v1alpha1.IPPool{}); r.kube.Get(ctx, client.ObjectKey{Namespace: a.Namespace, Name: a.Spec.PoolRef.Name}, pool) == nil {
+			r.record.Event(pool, xpevent.Normal(reasonReleased, fmt.Sprintf("%s from IPAddressClaim %s", a.Spec.Address, c.Name)))
 		}
 	}
 	// A lease with no IPAddress (a crash in between): no machine used it.

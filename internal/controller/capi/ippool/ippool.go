@@ -44,6 +44,7 @@ import (
 	"github.com/provider-ipam/provider-ipam/internal/clients/incluster"
 	"github.com/provider-ipam/provider-ipam/internal/conditions"
 	"github.com/provider-ipam/provider-ipam/internal/controller/capi/backing"
+	"github.com/provider-ipam/provider-ipam/internal/metrics"
 )
 
 const (
@@ -176,6 +177,9 @@ type Reconciler struct {
 func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
 	p := &v1alpha1.IPPool{}
 	if err := r.kube.Get(ctx, req.NamespacedName, p); err != nil {
+		if kerrors.IsNotFound(err) {
+			metrics.ForgetPool(req.Namespace, req.Name)
+		}
 		return reconcile.Result{}, client.IgnoreNotFound(fmt.Errorf("%s: %w", errGetPool, err))
 	}
 	// Read only, so not copied out of the cache: a pool may have thousands.
@@ -218,6 +222,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 			return reconcile.Result{}, err
 		}
 		if done {
+			metrics.ForgetPool(p.Namespace, p.Name)
 			return reconcile.Result{}, nil
 		}
 		if live != nil {
@@ -234,6 +239,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 			return reconcile.Result{}, fmt.Errorf("%s: %w", errUpdateStatus, err)
 		}
 	}
+	metrics.SetPool(want.Namespace, want.Name, want.Status.Total, want.Status.Used, want.Status.Free)
 	if !isUnavailableOrNil(problem) {
 		// Reported; retried with backoff.
 		return reconcile.Result{}, fmt.Errorf("%s: %w", errFinalizers, problem)

@@ -29,12 +29,14 @@ import (
 	"github.com/crossplane/crossplane-runtime/v2/pkg/ratelimiter"
 	"github.com/crossplane/crossplane-runtime/v2/pkg/reconciler/managed"
 	"github.com/crossplane/crossplane-runtime/v2/pkg/resource"
+	"github.com/crossplane/crossplane-runtime/v2/pkg/statemetrics"
 
 	commonv1alpha1 "github.com/provider-ipam/provider-ipam/apis/common/v1alpha1"
 	"github.com/provider-ipam/provider-ipam/apis/incluster/v1alpha1"
 	"github.com/provider-ipam/provider-ipam/internal/addressing"
 	"github.com/provider-ipam/provider-ipam/internal/clients/incluster"
 	"github.com/provider-ipam/provider-ipam/internal/conditions"
+	"github.com/provider-ipam/provider-ipam/internal/metrics"
 )
 
 const (
@@ -60,8 +62,7 @@ const (
 // Setup adds a controller that reconciles Reservations.
 func Setup(mgr ctrl.Manager, o controller.Options, l *incluster.Ledger) error {
 	name := managed.ControllerName(v1alpha1.ReservationGroupKind)
-	r := managed.NewReconciler(mgr,
-		resource.ManagedKind(v1alpha1.ReservationGroupVersionKind),
+	opts := []managed.ReconcilerOption{
 		managed.WithExternalConnector(conditions.Connector(&connector{ledger: l, kube: mgr.GetClient()})),
 		managed.WithLogger(o.Logger.WithValues("controller", name)),
 		managed.WithRecorder(event.NewAPIRecorder(mgr.GetEventRecorderFor(name))), //nolint:staticcheck // crossplane-runtime's recorder takes the legacy interface.
@@ -79,7 +80,14 @@ func Setup(mgr ctrl.Manager, o controller.Options, l *incluster.Ledger) error {
 		// never eventual consistency: the default 30s grace after creation
 		// only delayed the deletion of a young Reservation by a poll.
 		managed.WithCreationGracePeriod(0),
-	)
+	}
+	if mo := o.MetricOptions; mo != nil {
+		opts = append(opts, managed.WithMetricRecorder(mo.MRMetrics))
+		if err := mgr.Add(statemetrics.NewMRStateRecorder(mgr.GetClient(), o.Logger, mo.MRStateMetrics, &v1alpha1.ReservationList{}, mo.PollStateMetricInterval)); err != nil {
+			return fmt.Errorf("cannot add the state metrics of %s: %w", name, err)
+		}
+	}
+	r := managed.NewReconciler(mgr, resource.ManagedKind(v1alpha1.ReservationGroupVersionKind), opts...)
 	return ctrl.NewControllerManagedBy(mgr).
 		Named(name).
 		WithOptions(o.ForControllerRuntime()).
@@ -226,6 +234,10 @@ func (e *external) Observe(ctx context.Context, mg resource.Managed) (managed.Ex
 	// Shortfall and conflict say why the last create failed; this
 	// reconcile finds anew whether they hold (Create sets them again),
 	// so an error below is never read as an earlier exhaustion.
+	if meta.WasDeleted(cr) {
+		// Deleted or orphaned, it holds nothing of its own any more.
+		defer metrics.ForgetReservation("in-cluster", cr.GetNamespace(), cr.GetName())
+	}
 	cr.Status.AtProvider.Shortfall, cr.Status.AtProvider.Conflict = nil, nil
 	req, err := parse(cr)
 	if err != nil && !observeOnly(cr) {
@@ -474,7 +486,14 @@ func setObservation(cr *v1alpha1.Reservation, s addressing.Space, held []netip.A
 		obs.Gateway = s.Gateway().String()
 	}
 	cr.Status.AtProvider = obs
+	metrics.SetReservation("in-cluster", cr.GetNamespace(), cr.GetName(), len(held))
 }
+
+// Reasons of refusals in metrics, as compositions name them.
+const (
+	reasonExhausted = "AddressesExhausted"
+	reasonConflict  = "AddressConflict"
+)
 
 // setFailure publishes why a request cannot be met when the ledger says
 // so: too few free addresses, or an address held by someone else. Other
@@ -488,16 +507,19 @@ func setFailure(cr *v1alpha1.Reservation, err error) {
 	)
 	switch {
 	case errors.As(err, &policy):
+		metrics.Refused("in-cluster", policy.Reason)
 		cr.SetConditions(xpv1.Condition{
 			Type: v1alpha1.ConditionAllowed, Status: corev1.ConditionFalse, Reason: xpv1.ConditionReason(policy.Reason),
 			Message: policy.Message, LastTransitionTime: metav1.Now(),
 		})
 	case errors.As(err, &exhausted):
+		metrics.Refused("in-cluster", reasonExhausted)
 		usable, held := clamp(exhausted.Usable), clamp(min(exhausted.Held, exhausted.Usable))
 		cr.Status.AtProvider.Shortfall = &commonv1alpha1.Shortfall{
 			Requested: clamp(exhausted.Requested), Usable: &usable, Held: &held, Free: usable - held,
 		}
 	case errors.As(err, &conflict):
+		metrics.Refused("in-cluster", reasonConflict)
 		cr.Status.AtProvider.Conflict = &commonv1alpha1.Conflict{Address: conflict.Address.String()}
 	}
 }

@@ -20,11 +20,13 @@ import (
 	"github.com/crossplane/crossplane-runtime/v2/pkg/ratelimiter"
 	"github.com/crossplane/crossplane-runtime/v2/pkg/reconciler/managed"
 	"github.com/crossplane/crossplane-runtime/v2/pkg/resource"
+	"github.com/crossplane/crossplane-runtime/v2/pkg/statemetrics"
 
 	commonv1alpha1 "github.com/provider-ipam/provider-ipam/apis/common/v1alpha1"
 	"github.com/provider-ipam/provider-ipam/apis/infoblox/v1alpha1"
 	"github.com/provider-ipam/provider-ipam/internal/clients/infoblox"
 	"github.com/provider-ipam/provider-ipam/internal/conditions"
+	"github.com/provider-ipam/provider-ipam/internal/metrics"
 )
 
 const (
@@ -51,8 +53,7 @@ const (
 // Setup adds a controller that reconciles Reservations.
 func Setup(mgr ctrl.Manager, o controller.Options) error {
 	name := managed.ControllerName(v1alpha1.ReservationGroupKind)
-	r := managed.NewReconciler(mgr,
-		resource.ManagedKind(v1alpha1.ReservationGroupVersionKind),
+	opts := []managed.ReconcilerOption{
 		managed.WithExternalConnector(conditions.Connector(&connector{
 			kube:    mgr.GetClient(),
 			usage:   resource.NewProviderConfigUsageTracker(mgr.GetClient(), &v1alpha1.ProviderConfigUsage{}),
@@ -76,7 +77,14 @@ func Setup(mgr ctrl.Manager, o controller.Options) error {
 		// and waiting would only delay deleting a new Reservation by 30s.
 		managed.WithCreationGracePeriod(0),
 		managed.WithCriticalAnnotationUpdater(&statusKeepingUpdater{next: managed.NewRetryingCriticalAnnotationUpdater(mgr.GetClient())}),
-	)
+	}
+	if mo := o.MetricOptions; mo != nil {
+		opts = append(opts, managed.WithMetricRecorder(mo.MRMetrics))
+		if err := mgr.Add(statemetrics.NewMRStateRecorder(mgr.GetClient(), o.Logger, mo.MRStateMetrics, &v1alpha1.ReservationList{}, mo.PollStateMetricInterval)); err != nil {
+			return fmt.Errorf("cannot add the state metrics of %s: %w", name, err)
+		}
+	}
+	r := managed.NewReconciler(mgr, resource.ManagedKind(v1alpha1.ReservationGroupVersionKind), opts...)
 	return ctrl.NewControllerManagedBy(mgr).
 		Named(name).
 		WithOptions(o.ForControllerRuntime()).
@@ -157,6 +165,10 @@ func (e *external) Observe(ctx context.Context, mg resource.Managed) (managed.Ex
 	// Shortfall and conflict say why the last create failed; this
 	// reconcile finds anew whether they hold (Create sets them again),
 	// so an error below is never read as an earlier exhaustion.
+	if meta.WasDeleted(cr) {
+		// Deleted or orphaned, it holds nothing of its own any more.
+		defer metrics.ForgetReservation("infoblox", cr.GetNamespace(), cr.GetName())
+	}
 	cr.Status.AtProvider.Shortfall, cr.Status.AtProvider.Conflict = nil, nil
 	var (
 		obj      *infoblox.Object
@@ -305,11 +317,13 @@ func (e *external) Disconnect(context.Context) error { return nil }
 // the addresses.
 func setFailure(cr *v1alpha1.Reservation, err error) {
 	cr.Status.AtProvider.Shortfall, cr.Status.AtProvider.Conflict = nil, nil
-	switch infoblox.ReasonOf(err) {
+	switch reason := infoblox.ReasonOf(err); reason {
 	case infoblox.ReasonExhausted:
+		metrics.Refused("infoblox", string(reason))
 		// One object holds one address; the grid found none free.
 		cr.Status.AtProvider.Shortfall = &commonv1alpha1.Shortfall{Requested: 1, Free: 0}
 	case infoblox.ReasonConflict:
+		metrics.Refused("infoblox", string(reason))
 		cr.Status.AtProvider.Conflict = &commonv1alpha1.Conflict{Address: cr.Spec.ForProvider.Address}
 	}
 }
@@ -361,6 +375,7 @@ func (e *external) publish(ctx context.Context, cr *v1alpha1.Reservation, obj *i
 		Address: obj.Address, Ref: obj.Ref, Network: network,
 		Prefix: int32(prefix), Gateway: gateway, //nolint:gosec // A prefix length fits.
 	}
+	metrics.SetReservation("infoblox", cr.GetNamespace(), cr.GetName(), 1)
 	cd := managed.ConnectionDetails{ConnAddress: []byte(obj.Address)}
 	if prefix > 0 {
 		cd[ConnPrefix] = []byte(strconv.Itoa(prefix))
