@@ -127,6 +127,7 @@ func TestCompositionRevisionsUpgradeAndRollBack(t *testing.T) {
 	}
 	setConfiguration(t, "v0.2.0")
 	v2 := waitLatestRevision(t, "clusteripamclaim", v1)
+	t.Logf("claims composed with %s before the upgrade, %s after", v1, v2)
 	eventually(t, 3*time.Minute, "Automatic claims on the new revision", func(ctx context.Context) (bool, error) {
 		for _, c := range cases {
 			if c.policy == "Automatic" && revisionOf(t, claims[c.name]) != v2 {
