@@ -83,6 +83,8 @@ type Plane struct {
 
 	root  string
 	procs []*proc
+	// registry is the loopback OCI registry packages are pushed to.
+	registry string
 }
 
 // Start brings the stack up. On error, whatever was started is stopped.

@@ -92,6 +92,7 @@ func (p *Plane) installPackages(ctx context.Context, providerArgs []string) erro
 		return err
 	}
 	registry := fmt.Sprintf("127.0.0.1:%d", regPort)
+	p.registry = registry
 	reg, err := p.start("registry", nil, "crane", "registry", "serve", "--address", registry)
 	if err != nil {
 		return err
@@ -153,7 +154,7 @@ func (p *Plane) installPackages(ctx context.Context, providerArgs []string) erro
 		"apiVersion": "pkg.crossplane.io/v1",
 		"kind":       "Configuration",
 		"metadata":   map[string]any{"name": ConfigurationName},
-		"spec":       map[string]any{"package": packageRepository + ConfigurationName + ":" + PackageVersion},
+		"spec":       map[string]any{"package": ConfigurationPackage(PackageVersion)},
 	}}
 	if err := p.Kube.Create(ctx, cfg); err != nil {
 		return fmt.Errorf("cannot install the Configuration: %w", err)
@@ -201,6 +202,28 @@ func (p *Plane) installPackages(ctx context.Context, providerArgs []string) erro
 		}
 		return true, nil
 	})
+}
+
+// PublishConfiguration builds the configuration package from root (a
+// directory holding package/configuration, as the repository does) and
+// pushes it to the plane's registry as version, where the Configuration's
+// spec.package finds it: how a platform team's next release arrives.
+func (p *Plane) PublishConfiguration(ctx context.Context, root, version string) error {
+	crank, err := p.bin("crank")
+	if err != nil {
+		return err
+	}
+	artifacts, err := xpkg.Build(ctx, xpkg.Options{Root: root, Out: filepath.Join(p.Dir, "xpkg-"+version), Version: version, Crank: crank, Packages: []xpkg.Package{xpkg.Configuration}})
+	if err != nil {
+		return err
+	}
+	return xpkg.Push(ctx, crank, artifacts[0], fmt.Sprintf("%s/provider-ipam/%s:%s", p.registry, xpkg.Configuration.Name, version))
+}
+
+// ConfigurationPackage is the package reference of the Configuration at
+// version, as spec.package takes it.
+func ConfigurationPackage(version string) string {
+	return packageRepository + ConfigurationName + ":" + version
 }
 
 // createTLSSecret issues a server certificate from Crossplane's root CA and

@@ -83,6 +83,8 @@ type Options struct {
 	Crank string
 	// Platforms default to Platforms.
 	Platforms []Platform
+	// Packages to build; all three when empty.
+	Packages []Package
 }
 
 // Artifact is a built package: one file per platform, or one file for the
@@ -128,8 +130,12 @@ func Build(ctx context.Context, o Options) ([]Artifact, error) {
 	if err := os.MkdirAll(noExamples, 0o755); err != nil {
 		return nil, err
 	}
+	pkgs := o.Packages
+	if len(pkgs) == 0 {
+		pkgs = Packages
+	}
 	var out []Artifact
-	for _, pkg := range Packages {
+	for _, pkg := range pkgs {
 		a := Artifact{Package: pkg, Files: map[Platform]string{}}
 		if pkg.Command == "" {
 			f := filepath.Join(o.Out, FileName(pkg, o.Version, Platform{}))
