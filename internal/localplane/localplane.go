@@ -85,6 +85,10 @@ type Plane struct {
 	procs []*proc
 	// registry is the loopback OCI registry packages are pushed to.
 	registry string
+	// provider is the provider process run for the active
+	// ProviderRevision, with the flags it is run with.
+	provider     providerRun
+	providerArgs []string
 }
 
 // Start brings the stack up. On error, whatever was started is stopped.
@@ -230,11 +234,22 @@ func (p *Plane) startWAPI() error {
 }
 
 func (p *Plane) startProvider(extra ...string) error {
+	_, err := p.startProviderAs("provider", extra...)
+	return err
+}
+
+// startProviderAs runs the provider logging to <logName>.log; PID finds it
+// as "provider".
+func (p *Plane) startProviderAs(logName string, extra ...string) (*proc, error) {
 	// One process, not a pod: no leader election (its default in a pod),
 	// unless extra asks for it.
 	args := append([]string{"--metrics-bind-address=0", "--health-probe-bind-address=0", "--poll=30s", "--leader-election=false"}, extra...)
-	_, err := p.start("provider", nil, "provider", args...)
-	return err
+	pr, err := p.start(logName, nil, "provider", args...)
+	if err != nil {
+		return nil, err
+	}
+	pr.name = "provider"
+	return pr, nil
 }
 
 // StartProcess runs bin/binName with the plane's kubeconfig in its

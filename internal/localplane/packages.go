@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
+	"slices"
 	"strings"
 	"time"
 
@@ -160,13 +162,13 @@ func (p *Plane) installPackages(ctx context.Context, providerArgs []string) erro
 		return fmt.Errorf("cannot install the Configuration: %w", err)
 	}
 
-	providerReady := ""
+	p.providerArgs = providerArgs
 	seen := "nothing yet"
 	err = p.wait(ctx, 5*time.Minute, "the Configuration, the Provider and the Function to be Installed and Healthy", func(ctx context.Context) (bool, error) {
 		if err := p.runFunctionRevisions(ctx, fnEndpoint); err != nil {
 			return false, err
 		}
-		if err := p.runProviderRevisions(ctx, providerArgs, &providerReady); err != nil {
+		if err := p.runProviderRevisions(ctx); err != nil {
 			return false, err
 		}
 		pkgs, err := p.Packages(ctx)
@@ -314,11 +316,19 @@ func (p *Plane) runFunctionRevisions(ctx context.Context, endpoint string) error
 	return nil
 }
 
+// A providerRun is the provider process of one ProviderRevision.
+type providerRun struct {
+	revision string
+	ready    string // the readiness probe's address
+	proc     *proc
+}
+
 // runProviderRevisions gives every ProviderRevision its TLS secret and,
-// once the active one is healthy (its CRDs are established), starts the
-// provider, then reports the runtime healthy when the provider's readiness
-// probe answers. ready holds the probe's address once the provider runs.
-func (p *Plane) runProviderRevisions(ctx context.Context, args []string, ready *string) error {
+// once the active one is healthy (its CRDs are established), runs the
+// provider for it, replacing the process of a revision no longer active
+// (an upgrade or a rollback), then reports the runtime healthy when the
+// provider's readiness probe answers.
+func (p *Plane) runProviderRevisions(ctx context.Context) error {
 	revs, err := p.revisions(ctx, "ProviderRevision", ProviderName)
 	if err != nil {
 		return err
@@ -335,7 +345,7 @@ func (p *Plane) runProviderRevisions(ctx context.Context, args []string, ready *
 		if !active(r) || !conditionTrue(r, "RevisionHealthy") {
 			continue
 		}
-		if *ready == "" {
+		if p.provider.revision != r.GetName() {
 			// Crossplane turns the managed resources' CRDs into
 			// ManagedResourceDefinitions and creates the CRDs from them
 			// after the revision is healthy, as the activation policy
@@ -344,21 +354,88 @@ func (p *Plane) runProviderRevisions(ctx context.Context, args []string, ready *
 			if served, err := p.providerCRDsEstablished(ctx); err != nil || !served {
 				return err
 			}
-			port, err := freePort()
-			if err != nil {
-				return err
-			}
-			*ready = fmt.Sprintf("127.0.0.1:%d", port)
-			if err := p.startProvider(append([]string{"--health-probe-bind-address=" + *ready}, args...)...); err != nil {
+			if err := p.switchProvider(r.GetName()); err != nil {
 				return err
 			}
 		}
-		if !probeReady(*ready) {
+		if !probeReady(p.provider.ready) {
 			continue
 		}
 		if err := p.markRuntimeHealthy(ctx, r); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// switchProvider stops the provider of the previous revision, if any, as a
+// Deployment's rollout would, and starts one for revision. Its log is
+// provider.log for the first revision, provider-<revision>.log after.
+func (p *Plane) switchProvider(revision string) error {
+	logName := "provider"
+	if old := p.provider.proc; old != nil {
+		old.stop()
+		p.procs = slices.DeleteFunc(p.procs, func(pr *proc) bool { return pr == old })
+		logName = "provider-" + revision
+	}
+	port, err := freePort()
+	if err != nil {
+		return err
+	}
+	ready := fmt.Sprintf("127.0.0.1:%d", port)
+	pr, err := p.startProviderAs(logName, append([]string{"--health-probe-bind-address=" + ready}, p.providerArgs...)...)
+	if err != nil {
+		return err
+	}
+	p.provider = providerRun{revision: revision, ready: ready, proc: pr}
+	return nil
+}
+
+// UpgradeProvider builds the provider package from packageRoot (a
+// directory holding package/, as the repository does; the binary is built
+// from the repository) as version, pushes it, points the Provider at it as
+// a platform team would, and runs the provider for the new revision until
+// the Provider is Installed and Healthy at that version.
+func (p *Plane) UpgradeProvider(ctx context.Context, packageRoot, version string) error {
+	crank, err := p.bin("crank")
+	if err != nil {
+		return err
+	}
+	artifacts, err := xpkg.Build(ctx, xpkg.Options{
+		Root: p.root, PackageRoot: packageRoot, Out: filepath.Join(p.Dir, "xpkg-"+version), Version: version, Crank: crank,
+		Packages: []xpkg.Package{xpkg.Provider}, Platforms: []xpkg.Platform{{OS: "linux", Arch: runtime.GOARCH}},
+	})
+	if err != nil {
+		return err
+	}
+	if err := xpkg.Push(ctx, crank, artifacts[0], fmt.Sprintf("%s/provider-ipam/%s:%s", p.registry, xpkg.Provider.Name, version)); err != nil {
+		return err
+	}
+	want := packageRepository + xpkg.Provider.Name + ":" + version
+	old := p.provider.revision
+	pv := &unstructured.Unstructured{}
+	pv.SetAPIVersion("pkg.crossplane.io/v1")
+	pv.SetKind("Provider")
+	pv.SetName(ProviderName)
+	patch := fmt.Appendf(nil, `{"spec":{"package":%q}}`, want)
+	if err := p.Kube.Patch(ctx, pv, client.RawPatch(types.MergePatchType, patch)); err != nil {
+		return fmt.Errorf("cannot point the Provider at %s: %w", want, err)
+	}
+	seen := "nothing yet"
+	err = p.wait(ctx, 5*time.Minute, "the Provider to be Installed and Healthy at "+version, func(ctx context.Context) (bool, error) {
+		if err := p.runProviderRevisions(ctx); err != nil {
+			return false, err
+		}
+		if err := p.Kube.Get(ctx, client.ObjectKeyFromObject(pv), pv); err != nil {
+			return false, err
+		}
+		current, _, _ := unstructured.NestedString(pv.Object, "status", "currentRevision")
+		seen = fmt.Sprintf("revision %q installed %t healthy %t (%s); the provider runs for %q", current,
+			conditionTrue(pv, "Installed"), conditionTrue(pv, "Healthy"), conditionMessage(pv, "Healthy"), p.provider.revision)
+		return current != old && current == p.provider.revision && conditionTrue(pv, "Installed") && conditionTrue(pv, "Healthy"), nil
+	})
+	if err != nil {
+		return fmt.Errorf("%w; last seen %s", err, seen)
 	}
 	return nil
 }

@@ -85,6 +85,9 @@ type Options struct {
 	Platforms []Platform
 	// Packages to build; all three when empty.
 	Packages []Package
+	// PackageRoot holds the package directories (package/...); Root when
+	// empty. The binaries are always built from Root.
+	PackageRoot string
 }
 
 // Artifact is a built package: one file per platform, or one file for the
@@ -186,7 +189,11 @@ func goBuild(ctx context.Context, root, cmdPkg string, p Platform, out string) e
 }
 
 func crankBuild(ctx context.Context, o Options, pkg Package, examples, runtimeImage, out string) error {
-	args := []string{"xpkg", "build", "--package-root=" + filepath.Join(o.Root, pkg.Root), "--examples-root=" + examples, "--package-file=" + out}
+	pkgRoot := o.PackageRoot
+	if pkgRoot == "" {
+		pkgRoot = o.Root
+	}
+	args := []string{"xpkg", "build", "--package-root=" + filepath.Join(pkgRoot, pkg.Root), "--examples-root=" + examples, "--package-file=" + out}
 	if len(pkg.Ignore) > 0 {
 		args = append(args, "--ignore="+strings.Join(pkg.Ignore, ","))
 	}
