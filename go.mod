@@ -1,6 +1,6 @@
 module github.com/provider-ipam/provider-ipam
 
-go 1.26
+go 1.26.0
 
 require (
 	github.com/crossplane/crossplane-runtime/v2 v2.2.0
@@ -9,6 +9,7 @@ require (
 	github.com/vmware/govmomi v0.51.0
 	go.uber.org/zap v1.27.1
 	go4.org/netipx v0.0.0-20231129151722-fdeea329fbba
+	golang.org/x/crypto/x509roots/fallback v0.0.0-20261030153154-30a33513ff6d
 	k8s.io/apimachinery v0.35.3
 	sigs.k8s.io/controller-runtime v0.23.3
 )

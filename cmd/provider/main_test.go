@@ -1,7 +1,10 @@
 package main
 
 import (
+	"crypto/x509"
 	"io/fs"
+	"os"
+	"os/exec"
 	"testing"
 
 	"k8s.io/utils/ptr"
@@ -64,5 +67,27 @@ func TestLeaderElectionDefaults(t *testing.T) {
 				t.Errorf("checkFlags(%v, %q, %d) = %v, want error %v", on, ns, rate, err, tc.flagsErr)
 			}
 		})
+	}
+}
+
+// The runtime image has no CA bundle: the provider must still trust the
+// public roots. The test runs itself again where the system's bundle
+// cannot be found, as in the image, and counts the roots Go falls back on.
+func TestPublicRootsWithoutASystemBundle(t *testing.T) {
+	if os.Getenv("PROVIDER_IPAM_ROOTS_CHILD") == "1" {
+		pool, err := x509.SystemCertPool()
+		if err != nil {
+			t.Fatal(err)
+		}
+		//nolint:staticcheck // Subjects counts the pool; nothing else lists it.
+		if n := len(pool.Subjects()); n < 100 {
+			t.Fatalf("%d roots without a system bundle, want Mozilla's", n)
+		}
+		return
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestPublicRootsWithoutASystemBundle$", "-test.count=1")
+	cmd.Env = append(os.Environ(), "PROVIDER_IPAM_ROOTS_CHILD=1", "SSL_CERT_FILE=/nonexistent/ca.crt", "SSL_CERT_DIR=/nonexistent")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("%v\n%s", err, out)
 	}
 }
