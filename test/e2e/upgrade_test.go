@@ -83,6 +83,14 @@ func TestCompositionRevisionsUpgradeAndRollBack(t *testing.T) {
 		return err == nil && len(l.Items) == len(cases), err
 	})
 	before := addressSnapshot(t, ns)
+	kinds := map[string]int{}
+	for k := range before {
+		kinds[strings.SplitN(k, "/", 2)[0]]++
+	}
+	t.Logf("compared at each step: %v", kinds)
+	if kinds["grid"] == 0 || kinds["Allocation"] == 0 || kinds["IPAddress"] != len(cases) {
+		t.Fatalf("the snapshot misses holders: %v", kinds)
+	}
 	v1 := revisionOf(t, claims["auto-incluster"])
 	if got := revisionOf(t, claims["manual-incluster"]); got != v1 {
 		t.Fatalf("claims start on revisions %s and %s", v1, got)
@@ -184,6 +192,24 @@ func addressSnapshot(t *testing.T, ns string) map[string]string {
 	t.Helper()
 	ctx := context.Background()
 	out := map[string]string{"allocations": fmt.Sprint(allocationsIn(t, ns))}
+	// The ledger, address by address, with each Allocation's holder.
+	al := &inclusterv1alpha1.AllocationList{}
+	if err := plane.Kube.List(ctx, al, client.Limit(5000)); err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range al.Items {
+		if a.Spec.Owner.Namespace == ns {
+			out["Allocation/"+a.Name] = a.Spec.Owner.Name + " " + string(a.Spec.Owner.UID)
+		}
+	}
+	// The grid, as the emulator holds it.
+	for _, fa := range plane.WAPI.FixedAddresses() {
+		for k, v := range fa.ExtAttrs {
+			if strings.HasSuffix(k, "owner") && strings.HasPrefix(fmt.Sprint(v), ns+"/") {
+				out["grid/"+fa.IPAddress] = fmt.Sprint(v)
+			}
+		}
+	}
 	ipams := &unstructured.UnstructuredList{}
 	ipams.SetGroupVersionKind(schema.GroupVersionKind{Group: "k0rdent.mirantis.com", Version: "v1beta1", Kind: "ClusterIPAMList"})
 	if err := plane.Kube.List(ctx, ipams, client.InNamespace(ns)); err != nil {
