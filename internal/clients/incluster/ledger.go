@@ -102,6 +102,8 @@ type Ledger struct {
 	// pending are Reservation addresses this process is leasing now.
 	pending map[netip.Addr]struct{}
 	onFree  []func(netip.Addr)
+	// allowances caches what the address-space policy allows.
+	allowances allowances
 }
 
 // New returns a Ledger that writes with c, confirms with r (uncached) and

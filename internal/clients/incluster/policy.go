@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"sync"
 
 	"go4.org/netipx"
 	corev1 "k8s.io/api/core/v1"
@@ -40,6 +41,43 @@ type allowance struct {
 	quota *int64
 }
 
+// allowanceKey names what an allowance was built from.
+type allowanceKey struct {
+	config, configRV, namespace, namespaceRV string
+}
+
+// allowances remembers, per config and namespace, the allowance last built
+// and from which versions. An entry is replaced when either version
+// changes, so it holds one allowance per namespace and config that drew.
+type allowances struct {
+	mu sync.Mutex
+	m  map[[2]string]cachedAllowance
+}
+
+type cachedAllowance struct {
+	key allowanceKey
+	a   allowance
+}
+
+func (c *allowances) get(k allowanceKey) (allowance, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.m[[2]string{k.config, k.namespace}]
+	if !ok || e.key != k {
+		return allowance{}, false
+	}
+	return e.a, true
+}
+
+func (c *allowances) put(k allowanceKey, a allowance) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil {
+		c.m = map[[2]string]cachedAllowance{}
+	}
+	c.m[[2]string{k.config, k.namespace}] = cachedAllowance{key: k, a: a}
+}
+
 // configName is the ClusterProviderConfig an owner draws under.
 func configName(o v1alpha1.AllocationOwner) string {
 	if o.ProviderConfig == "" {
@@ -60,6 +98,43 @@ func (l *Ledger) allowance(ctx context.Context, cfg, ns string) (allowance, erro
 		}
 		return allowance{}, fmt.Errorf("cannot get the in-cluster ClusterProviderConfig %q: %w", cfg, err)
 	}
+	// The allowance depends only on the config and, when it selects
+	// namespaces, the namespace's labels: reuse it while neither changed.
+	// Every claim of a pool drawing from the ledger asks, and a policy of
+	// many ranges costs parsing and an IPSet to build.
+	var nsRV string
+	if selects(cpc) {
+		n := &corev1.Namespace{}
+		if err := l.cache.Get(ctx, types.NamespacedName{Name: ns}, n); err != nil {
+			return allowance{}, fmt.Errorf("cannot read the labels of namespace %q: %w", ns, err)
+		}
+		nsRV = n.ResourceVersion
+	}
+	key := allowanceKey{config: cfg, configRV: cpc.ResourceVersion, namespace: ns, namespaceRV: nsRV}
+	if a, ok := l.allowances.get(key); ok {
+		return a, nil
+	}
+	a, err := l.buildAllowance(ctx, cpc, ns)
+	if err != nil {
+		return allowance{}, err
+	}
+	l.allowances.put(key, a)
+	return a, nil
+}
+
+// selects reports whether any allowance of cpc selects namespaces by label.
+func selects(cpc *v1alpha1.ClusterProviderConfig) bool {
+	for _, al := range cpc.Spec.Allow {
+		if len(al.NamespaceSelector.MatchLabels) > 0 || len(al.NamespaceSelector.MatchExpressions) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// buildAllowance works out what cpc lets namespace ns draw.
+func (l *Ledger) buildAllowance(ctx context.Context, cpc *v1alpha1.ClusterProviderConfig, ns string) (allowance, error) {
+	cfg := cpc.Name
 	var nsLabels labels.Set
 	a := allowance{config: cfg, namespace: ns}
 	var b netipx.IPSetBuilder

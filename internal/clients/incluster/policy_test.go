@@ -179,6 +179,39 @@ func TestPolicy(t *testing.T) {
 			t.Fatalf("Reserve by a labelled namespace = %v, %v; want 1 address", got, err)
 		}
 	})
+	t.Run("RelabelledNamespaceFollowsThePolicy", func(t *testing.T) {
+		// team-b was refused above; labelled as a tenant it may draw the
+		// tenants' space, and unlabelled it may not again.
+		relabel := func(labels map[string]string) {
+			t.Helper()
+			n := &corev1.Namespace{}
+			if err := e.kube.Get(ctx, types.NamespacedName{Name: "team-b"}, n); err != nil {
+				t.Fatal(err)
+			}
+			n.Labels = labels
+			if err := e.kube.Update(ctx, n); err != nil {
+				t.Fatal(err)
+			}
+			deadline := time.Now().Add(30 * time.Second)
+			for {
+				cur := &corev1.Namespace{}
+				if err := e.cache.Get(ctx, types.NamespacedName{Name: "team-b"}, cur); err == nil && cur.ResourceVersion == n.ResourceVersion {
+					return
+				}
+				if time.Now().After(deadline) {
+					t.Fatal("the cache never served the relabelled namespace")
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+		}
+		relabel(map[string]string{"tenant": "true"})
+		if got, err := e.ledger.Reserve(ctx, policyOwner("team-b", "b2", "tenancy"), cidrSpace(t, "10.40.2.0/28", "10.40.2.1"), 1, nil); err != nil || len(got) != 1 {
+			t.Fatalf("Reserve by the relabelled namespace = %v, %v; want 1 address", got, err)
+		}
+		relabel(nil)
+		_, err := e.ledger.Reserve(ctx, policyOwner("team-b", "b3", "tenancy"), cidrSpace(t, "10.40.2.0/28", "10.40.2.1"), 1, nil)
+		wantPolicy(t, err, v1alpha1.ReasonAddressSpaceNotAllowed)
+	})
 	t.Run("HoldOutsideTheAllowanceIsRefused", func(t *testing.T) {
 		err := e.ledger.Hold(ctx, policyOwner("team-a", "a4", "tenancy"), addrs("10.40.1.15", "10.40.1.21"), incluster.RefuseOrphans)
 		wantPolicy(t, err, v1alpha1.ReasonAddressSpaceNotAllowed)
