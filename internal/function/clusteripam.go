@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	xpv1 "github.com/crossplane/crossplane-runtime/v2/apis/common/v1"
 	fnv1 "github.com/crossplane/function-sdk-go/proto/v1"
 	"github.com/crossplane/function-sdk-go/request"
 	"github.com/crossplane/function-sdk-go/resource"
@@ -586,9 +587,28 @@ func (c *clusterIPAM) pool(n *network, s netState) (bool, string) {
 	ready := observe(c.observed, namePool).ready
 	c.out.composed[namePool] = &resource.DesiredComposed{Resource: cd, Ready: readiness(ready)}
 	if !ready {
-		return false, ref + " to be ready"
+		return false, ref + " to be ready" + poolNote(existing, exists)
 	}
 	return true, ""
+}
+
+// poolNote says, for people, why an existing pool is not ready: its Ready
+// condition's message, or, when nothing has reported on it, where its
+// controller comes from. The provider serves IPPools only once Cluster
+// API's IPAM kinds are installed; without them a pool would wait with no
+// word.
+func poolNote(pool resource.ObservedComposed, exists bool) string {
+	if !exists || pool.Resource == nil {
+		return ""
+	}
+	c := pool.Resource.GetCondition(xpv1.TypeReady)
+	switch {
+	case c.Status == "":
+		return " (nothing reports on it yet: provider-ipam's IPPool controller runs once Cluster API's IPAM CRDs, ipam.cluster.x-k8s.io, are installed)"
+	case c.Message != "":
+		return " (" + c.Message + ")"
+	}
+	return ""
 }
 
 // compact writes addresses as sorted runs ("10.0.0.2-10.0.0.254"): an

@@ -249,6 +249,23 @@ func TestClusterIPAMPool(t *testing.T) {
 		}
 	})
 
+	t.Run("UnreportedPoolSaysWhereItsControllerComesFrom", func(t *testing.T) {
+		// Without Cluster API's IPAM CRDs no controller serves IPPools:
+		// the pool has no status at all.
+		bare := fmt.Sprintf(`{"apiVersion":"ipam.provider-ipam.io/v1alpha1","kind":"IPPool","metadata":{"name":%q,"namespace":%q},"spec":{}}`, nodeName, xrNS)
+		notReady := fmt.Sprintf(`{"apiVersion":"ipam.provider-ipam.io/v1alpha1","kind":"IPPool","metadata":{"name":%q,"namespace":%q},"spec":{},
+			"status":{"conditions":[{"type":"Ready","status":"False","reason":"InvalidSpec","message":"addresses[0]: not an address"}]}}`, nodeName, xrNS)
+		for pool, want := range map[string]string{
+			bare:     "IPPool team-a/team-a-cluster-node to be ready (nothing reports on it yet: provider-ipam's IPPool controller runs once Cluster API's IPAM CRDs, ipam.cluster.x-k8s.io, are installed)",
+			notReady: "IPPool team-a/team-a-cluster-node to be ready (addresses[0]: not an address)",
+		} {
+			g := run(t, input{xr: ipamXR(k0rdentv1beta1.ProviderInCluster, cidrNode), observed: map[string]string{"node": readyNode, "ipPool": pool}})
+			if c := g.bound(t); c.GetReason() != ReasonPending || c.GetMessage() != "waiting for "+want {
+				t.Errorf("condition %v, want Pending saying %q", c, want)
+			}
+		}
+	})
+
 	t.Run("BoundWhenAllReady", func(t *testing.T) {
 		g := run(t, input{xr: ipamXR(k0rdentv1beta1.ProviderInCluster, nets), observed: map[string]string{
 			"node": readyNode, "cluster": readyCluster, "external": readyExternal, "ipPool": pool(true)}})
