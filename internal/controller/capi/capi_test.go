@@ -74,6 +74,7 @@ func settle(t *testing.T, ns string, wantBound, total int) (map[string]string, m
 func TestExhaustionAndRelease(t *testing.T) {
 	ns := namespace(t, "exhaustion")
 	startProvider(t)
+	releasedAtEnd(t, ns, "nodes")
 	// Five usable addresses: .1 is the gateway.
 	create(t, ippool(ns, "nodes", "10.1.1.1", 24, "10.1.1.1-10.1.1.6"))
 	createClaims(t, ns, "nodes", "m", 10)

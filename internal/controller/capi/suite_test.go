@@ -9,6 +9,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	kerrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
@@ -82,6 +83,29 @@ func namespace(t *testing.T, prefix string) string {
 		t.Fatal(err)
 	}
 	return ns.Name
+}
+
+// releasedAtEnd gives back, when the test ends and before its provider
+// stops (call it after startProvider), every address ns's claims and pool
+// hold: a ref-less pool draws from the cluster-wide ledger, so a test run
+// again (-count) would otherwise find its range held by its first run.
+func releasedAtEnd(t *testing.T, ns, pool string) {
+	t.Helper()
+	t.Cleanup(func() {
+		ctx := context.Background()
+		if err := kube.DeleteAllOf(ctx, &capiipamv1beta2.IPAddressClaim{}, client.InNamespace(ns)); err != nil {
+			t.Errorf("cannot delete the claims of %s: %v", ns, err)
+			return
+		}
+		if err := kube.Delete(ctx, ippool(ns, pool, "", 0)); client.IgnoreNotFound(err) != nil {
+			t.Errorf("cannot delete pool %s/%s: %v", ns, pool, err)
+			return
+		}
+		eventually(t, time.Minute, "the pool gone with its addresses", func(ctx context.Context) (bool, error) {
+			err := kube.Get(ctx, client.ObjectKey{Namespace: ns, Name: pool}, &v1alpha1.IPPool{})
+			return kerrors.IsNotFound(err), client.IgnoreNotFound(err)
+		})
+	})
 }
 
 func create(t *testing.T, o client.Object) {
