@@ -103,18 +103,22 @@ func (l *Ledger) allowance(ctx context.Context, cfg, ns string) (allowance, erro
 	// Every claim of a pool drawing from the ledger asks, and a policy of
 	// many ranges costs parsing and an IPSet to build.
 	var nsRV string
+	nsLabels := labels.Set{}
 	if selects(cpc) {
 		n := &corev1.Namespace{}
 		if err := l.cache.Get(ctx, types.NamespacedName{Name: ns}, n); err != nil {
 			return allowance{}, fmt.Errorf("cannot read the labels of namespace %q: %w", ns, err)
 		}
 		nsRV = n.ResourceVersion
+		if n.Labels != nil {
+			nsLabels = labels.Set(n.Labels)
+		}
 	}
 	key := allowanceKey{config: cfg, configRV: cpc.ResourceVersion, namespace: ns, namespaceRV: nsRV}
 	if a, ok := l.allowances.get(key); ok {
 		return a, nil
 	}
-	a, err := l.buildAllowance(ctx, cpc, ns)
+	a, err := buildAllowance(cpc, ns, nsLabels)
 	if err != nil {
 		return allowance{}, err
 	}
@@ -122,7 +126,8 @@ func (l *Ledger) allowance(ctx context.Context, cfg, ns string) (allowance, erro
 	return a, nil
 }
 
-// selects reports whether any allowance of cpc selects namespaces by label.
+// selects reports whether any allowance of cpc selects namespaces by
+// label: only then does the namespace (its labels) matter.
 func selects(cpc *v1alpha1.ClusterProviderConfig) bool {
 	for _, al := range cpc.Spec.Allow {
 		if len(al.NamespaceSelector.MatchLabels) > 0 || len(al.NamespaceSelector.MatchExpressions) > 0 {
@@ -132,26 +137,16 @@ func selects(cpc *v1alpha1.ClusterProviderConfig) bool {
 	return false
 }
 
-// buildAllowance works out what cpc lets namespace ns draw.
-func (l *Ledger) buildAllowance(ctx context.Context, cpc *v1alpha1.ClusterProviderConfig, ns string) (allowance, error) {
+// buildAllowance works out what cpc lets namespace ns, labelled nsLabels,
+// draw.
+func buildAllowance(cpc *v1alpha1.ClusterProviderConfig, ns string, nsLabels labels.Set) (allowance, error) {
 	cfg := cpc.Name
-	var nsLabels labels.Set
 	a := allowance{config: cfg, namespace: ns}
 	var b netipx.IPSetBuilder
 	for i, al := range cpc.Spec.Allow {
 		sel, err := metav1.LabelSelectorAsSelector(&al.NamespaceSelector)
 		if err != nil {
 			return allowance{}, fmt.Errorf("in-cluster ClusterProviderConfig %q: allow[%d].namespaceSelector: %w", cfg, i, err)
-		}
-		if !sel.Empty() && nsLabels == nil {
-			n := &corev1.Namespace{}
-			if err := l.cache.Get(ctx, types.NamespacedName{Name: ns}, n); err != nil {
-				return allowance{}, fmt.Errorf("cannot read the labels of namespace %q: %w", ns, err)
-			}
-			nsLabels = labels.Set(n.Labels)
-			if nsLabels == nil {
-				nsLabels = labels.Set{}
-			}
 		}
 		if !sel.Empty() && !sel.Matches(nsLabels) {
 			continue
