@@ -139,7 +139,7 @@ func TestInfobloxClaimBinds(t *testing.T) {
 		t.Fatalf("pool lists %v, the grid holds %v: want one fixed address per pool address", addrs, fixed)
 	}
 	for _, a := range addrs {
-		if !fixed[fmt.Sprint(a)] {
+		if _, ok := fixed[fmt.Sprint(a)]; !ok {
 			t.Errorf("%v is in the pool but not fixed in the grid (%v)", a, fixed)
 		}
 		if a == "10.12.0.1" {
@@ -156,17 +156,18 @@ func TestInfobloxClaimBinds(t *testing.T) {
 	})
 }
 
-// fixedAddressesIn lists the grid's fixed addresses in network made for
-// Reservations of namespace ns (by their owner extensible attribute).
-func fixedAddressesIn(network, ns string) map[string]bool {
-	out := map[string]bool{}
+// fixedAddressesIn maps the grid's fixed addresses in network ("": any)
+// made for Reservations of namespace ns to that owner extensible
+// attribute ("<namespace>/<claim>").
+func fixedAddressesIn(network, ns string) map[string]string {
+	out := map[string]string{}
 	for _, fa := range plane.WAPI.FixedAddresses() {
-		if fa.Network != network {
+		if network != "" && fa.Network != network {
 			continue
 		}
 		for k, v := range fa.ExtAttrs {
-			if strings.HasSuffix(k, "owner") && strings.HasPrefix(fmt.Sprint(v), ns+"/") {
-				out[fa.IPAddress] = true
+			if owner := fmt.Sprint(v); strings.HasSuffix(k, "owner") && strings.HasPrefix(owner, ns+"/") {
+				out[fa.IPAddress] = owner
 			}
 		}
 	}

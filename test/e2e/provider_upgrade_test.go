@@ -10,10 +10,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	extv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	capiipamv1beta2 "sigs.k8s.io/cluster-api/api/ipam/v1beta2"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
 	"github.com/provider-ipam/provider-ipam/internal/testenv"
@@ -28,39 +25,17 @@ func TestProviderUpgradeKeepsEveryAddress(t *testing.T) {
 	ns := namespace(t, "e2e-provider-upgrade")
 	ctx := context.Background()
 
-	newClaim := func(name, provider, cidr, gateway string) *unstructured.Unstructured {
-		claim := example(t, "clusteripamclaim-in-cluster-cidr.yaml", ns)
-		claim.SetName(name)
-		_ = unstructured.SetNestedField(claim.Object, provider, "spec", "provider")
-		_ = unstructured.SetNestedField(claim.Object, cidr, "spec", "nodeNetwork", "cidr")
-		_ = unstructured.SetNestedField(claim.Object, gateway, "spec", "nodeNetwork", "gateway")
-		_ = unstructured.SetNestedField(claim.Object, name+"-cluster", "spec", "cluster")
-		if err := plane.Kube.Create(ctx, claim); err != nil {
+	var before []*unstructured.Unstructured
+	for _, c := range []*unstructured.Unstructured{
+		cidrClaim(t, ns, "held-incluster", "in-cluster", "10.61.0.0/24", "10.61.0.1"),
+		cidrClaim(t, ns, "held-infoblox", "ipam-infoblox", "192.0.2.0/24", "192.0.2.1"),
+	} {
+		if err := plane.Kube.Create(ctx, c); err != nil {
 			t.Fatal(err)
 		}
-		return claim
+		before = append(before, c)
 	}
-	before := []*unstructured.Unstructured{
-		newClaim("held-incluster", "in-cluster", "10.61.0.0/24", "10.61.0.1"),
-		newClaim("held-infoblox", "ipam-infoblox", "192.0.2.0/24", "192.0.2.1"),
-	}
-	for _, c := range before {
-		cfg, _ := nodePool(t, waitBound(t, c))["config"].(map[string]any)
-		ac := &capiipamv1beta2.IPAddressClaim{
-			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: c.GetName() + "-machine"},
-			Spec: capiipamv1beta2.IPAddressClaimSpec{PoolRef: capiipamv1beta2.IPPoolReference{
-				APIGroup: fmt.Sprint(cfg["apiGroup"]), Kind: fmt.Sprint(cfg["kind"]), Name: fmt.Sprint(cfg["name"]),
-			}},
-		}
-		if err := plane.Kube.Create(ctx, ac); err != nil {
-			t.Fatal(err)
-		}
-	}
-	eventually(t, 2*time.Minute, "an IPAddress per machine", func(ctx context.Context) (bool, error) {
-		l := &capiipamv1beta2.IPAddressList{}
-		err := plane.Kube.List(ctx, l, client.InNamespace(ns))
-		return err == nil && len(l.Items) == len(before), err
-	})
+	machineOnEach(t, ns, before)
 	snapshot := addressSnapshot(t, ns)
 
 	// v0.2.0's package: the same, with an optional field added to the
@@ -98,11 +73,7 @@ func TestProviderUpgradeKeepsEveryAddress(t *testing.T) {
 	}
 
 	// A claim created while the provider is replaced binds.
-	claim := example(t, "clusteripamclaim-in-cluster-cidr.yaml", ns)
-	claim.SetName("during-upgrade")
-	_ = unstructured.SetNestedField(claim.Object, "10.61.1.0/24", "spec", "nodeNetwork", "cidr")
-	_ = unstructured.SetNestedField(claim.Object, "10.61.1.1", "spec", "nodeNetwork", "gateway")
-	_ = unstructured.SetNestedField(claim.Object, "during-upgrade-cluster", "spec", "cluster")
+	claim := cidrClaim(t, ns, "during-upgrade", "in-cluster", "10.61.1.0/24", "10.61.1.1")
 	during := make(chan *unstructured.Unstructured, 1)
 	go func() {
 		// The package is being built and Crossplane unpacks it: the

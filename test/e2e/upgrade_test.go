@@ -51,37 +51,17 @@ func TestCompositionRevisionsUpgradeAndRollBack(t *testing.T) {
 		{"manual-infoblox", "ipam-infoblox", "192.0.2.0/24", "192.0.2.1", "Manual"},
 	}
 	claims := map[string]*unstructured.Unstructured{}
+	var created []*unstructured.Unstructured
 	for _, c := range cases {
-		claim := example(t, "clusteripamclaim-in-cluster-cidr.yaml", ns)
-		claim.SetName(c.name)
-		_ = unstructured.SetNestedField(claim.Object, c.provider, "spec", "provider")
-		_ = unstructured.SetNestedField(claim.Object, c.cidr, "spec", "nodeNetwork", "cidr")
-		_ = unstructured.SetNestedField(claim.Object, c.gateway, "spec", "nodeNetwork", "gateway")
-		_ = unstructured.SetNestedField(claim.Object, c.name+"-cluster", "spec", "cluster")
+		claim := cidrClaim(t, ns, c.name, c.provider, c.cidr, c.gateway)
 		_ = unstructured.SetNestedField(claim.Object, c.policy, "spec", "crossplane", "compositionUpdatePolicy")
 		if err := plane.Kube.Create(ctx, claim); err != nil {
 			t.Fatal(err)
 		}
 		claims[c.name] = claim
+		created = append(created, claim)
 	}
-	for _, c := range cases {
-		cfg, _ := nodePool(t, waitBound(t, claims[c.name]))["config"].(map[string]any)
-		// A machine of each cluster holds one of its addresses.
-		ac := &capiipamv1beta2.IPAddressClaim{
-			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: c.name + "-machine"},
-			Spec: capiipamv1beta2.IPAddressClaimSpec{PoolRef: capiipamv1beta2.IPPoolReference{
-				APIGroup: fmt.Sprint(cfg["apiGroup"]), Kind: fmt.Sprint(cfg["kind"]), Name: fmt.Sprint(cfg["name"]),
-			}},
-		}
-		if err := plane.Kube.Create(ctx, ac); err != nil {
-			t.Fatal(err)
-		}
-	}
-	eventually(t, 2*time.Minute, "an IPAddress per machine", func(ctx context.Context) (bool, error) {
-		l := &capiipamv1beta2.IPAddressList{}
-		err := plane.Kube.List(ctx, l, client.InNamespace(ns))
-		return err == nil && len(l.Items) == len(cases), err
-	})
+	machineOnEach(t, ns, created)
 	before := addressSnapshot(t, ns)
 	kinds := map[string]int{}
 	for k := range before {
@@ -187,6 +167,44 @@ func TestCompositionRevisionsUpgradeAndRollBack(t *testing.T) {
 	unchanged("the rollback to v0.1.0")
 }
 
+// cidrClaim is a ClusterIPAMClaim ns/name (not yet created) of provider
+// over cidr with gateway, for a cluster named after it that does not
+// exist: in-cluster it holds the whole space, on Infoblox two addresses.
+func cidrClaim(t *testing.T, ns, name, provider, cidr, gateway string) *unstructured.Unstructured {
+	t.Helper()
+	claim := example(t, "clusteripamclaim-in-cluster-cidr.yaml", ns)
+	claim.SetName(name)
+	_ = unstructured.SetNestedField(claim.Object, provider, "spec", "provider")
+	_ = unstructured.SetNestedField(claim.Object, cidr, "spec", "nodeNetwork", "cidr")
+	_ = unstructured.SetNestedField(claim.Object, gateway, "spec", "nodeNetwork", "gateway")
+	_ = unstructured.SetNestedField(claim.Object, name+"-cluster", "spec", "cluster")
+	return claim
+}
+
+// machineOnEach waits for each claim to be bound, has a machine of its
+// cluster claim one address from its pool, as CAPV would, and waits until
+// every machine has its IPAddress.
+func machineOnEach(t *testing.T, ns string, claims []*unstructured.Unstructured) {
+	t.Helper()
+	for _, c := range claims {
+		cfg, _ := nodePool(t, waitBound(t, c))["config"].(map[string]any)
+		ac := &capiipamv1beta2.IPAddressClaim{
+			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: c.GetName() + "-machine"},
+			Spec: capiipamv1beta2.IPAddressClaimSpec{PoolRef: capiipamv1beta2.IPPoolReference{
+				APIGroup: fmt.Sprint(cfg["apiGroup"]), Kind: fmt.Sprint(cfg["kind"]), Name: fmt.Sprint(cfg["name"]),
+			}},
+		}
+		if err := plane.Kube.Create(context.Background(), ac); err != nil {
+			t.Fatal(err)
+		}
+	}
+	eventually(t, 2*time.Minute, "an IPAddress per machine", func(ctx context.Context) (bool, error) {
+		l := &capiipamv1beta2.IPAddressList{}
+		err := plane.Kube.List(ctx, l, client.InNamespace(ns))
+		return err == nil && len(l.Items) == len(claims), err
+	})
+}
+
 // addressSnapshot is every address the namespace holds, by who holds it.
 func addressSnapshot(t *testing.T, ns string) map[string]string {
 	t.Helper()
@@ -203,12 +221,8 @@ func addressSnapshot(t *testing.T, ns string) map[string]string {
 		}
 	}
 	// The grid, as the emulator holds it.
-	for _, fa := range plane.WAPI.FixedAddresses() {
-		for k, v := range fa.ExtAttrs {
-			if strings.HasSuffix(k, "owner") && strings.HasPrefix(fmt.Sprint(v), ns+"/") {
-				out["grid/"+fa.IPAddress] = fmt.Sprint(v)
-			}
-		}
+	for a, owner := range fixedAddressesIn("", ns) {
+		out["grid/"+a] = owner
 	}
 	ipams := &unstructured.UnstructuredList{}
 	ipams.SetGroupVersionKind(schema.GroupVersionKind{Group: "k0rdent.mirantis.com", Version: "v1beta1", Kind: "ClusterIPAMList"})
