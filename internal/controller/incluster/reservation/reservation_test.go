@@ -280,21 +280,27 @@ func TestObserveOnlyNeverTakesOrReleases(t *testing.T) {
 	}
 }
 
+// collide has Reservation first take address of space and, once it is
+// ready, creates Reservation second asking for the same address.
+func collide(t *testing.T, first, second client.ObjectKey, space, address string) {
+	t.Helper()
+	ctx := context.Background()
+	for i, key := range []client.ObjectKey{first, second} {
+		r := reservation(key.Namespace, key.Name, cidr(space))
+		r.Spec.ForProvider.Address = address
+		if err := kube.Create(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+		if i == 0 {
+			waitReady(t, key.Namespace, key.Name)
+		}
+	}
+}
+
 func TestSpecificAddressConflictIsReported(t *testing.T) {
 	startProvider(t)
 	ns := namespace(t, "conflict")
-	ctx := context.Background()
-	first := reservation(ns, "first", cidr("10.7.0.0/24"))
-	first.Spec.ForProvider.Address = "10.7.0.10"
-	second := reservation(ns, "second", cidr("10.7.0.0/24"))
-	second.Spec.ForProvider.Address = "10.7.0.10"
-	if err := kube.Create(ctx, first); err != nil {
-		t.Fatal(err)
-	}
-	waitReady(t, ns, "first")
-	if err := kube.Create(ctx, second); err != nil {
-		t.Fatal(err)
-	}
+	collide(t, client.ObjectKey{Namespace: ns, Name: "first"}, client.ObjectKey{Namespace: ns, Name: "second"}, "10.7.0.0/24", "10.7.0.10")
 	testenv.Eventually(t, time.Minute, "conflict reported", func(ctx context.Context) (bool, error) {
 		r := get(t, ns, "second")
 		c := r.GetCondition(xpv1.TypeSynced)
@@ -317,17 +323,7 @@ func TestConflictIsNotKeptPastAnotherFailure(t *testing.T) {
 	startProvider(t)
 	ns := namespace(t, "stale")
 	ctx := context.Background()
-	first := reservation(ns, "first", cidr("10.7.2.0/24"))
-	first.Spec.ForProvider.Address = "10.7.2.10"
-	second := reservation(ns, "second", cidr("10.7.2.0/24"))
-	second.Spec.ForProvider.Address = "10.7.2.10"
-	if err := kube.Create(ctx, first); err != nil {
-		t.Fatal(err)
-	}
-	waitReady(t, ns, "first")
-	if err := kube.Create(ctx, second); err != nil {
-		t.Fatal(err)
-	}
+	collide(t, client.ObjectKey{Namespace: ns, Name: "first"}, client.ObjectKey{Namespace: ns, Name: "second"}, "10.7.2.0/24", "10.7.2.10")
 	testenv.Eventually(t, time.Minute, "conflict published", func(context.Context) (bool, error) {
 		return get(t, ns, "second").Status.AtProvider.Conflict != nil, nil
 	})
@@ -351,18 +347,7 @@ func TestConflictIsNotKeptPastAnotherFailure(t *testing.T) {
 func TestConflictWithAnotherNamespaceNamesNoHolder(t *testing.T) {
 	startProvider(t)
 	owner, other := namespace(t, "conflict-owner"), namespace(t, "conflict-other")
-	ctx := context.Background()
-	first := reservation(owner, "secret-cluster", cidr("10.7.1.0/24"))
-	first.Spec.ForProvider.Address = "10.7.1.10"
-	second := reservation(other, "probe", cidr("10.7.1.0/24"))
-	second.Spec.ForProvider.Address = "10.7.1.10"
-	if err := kube.Create(ctx, first); err != nil {
-		t.Fatal(err)
-	}
-	waitReady(t, owner, "secret-cluster")
-	if err := kube.Create(ctx, second); err != nil {
-		t.Fatal(err)
-	}
+	collide(t, client.ObjectKey{Namespace: owner, Name: "secret-cluster"}, client.ObjectKey{Namespace: other, Name: "probe"}, "10.7.1.0/24", "10.7.1.10")
 	var msg string
 	testenv.Eventually(t, time.Minute, "conflict reported", func(ctx context.Context) (bool, error) {
 		c := get(t, other, "probe").GetCondition(xpv1.TypeSynced)
