@@ -107,7 +107,7 @@ func (p *Plane) installPackages(ctx context.Context, providerArgs []string) erro
 		return err
 	}
 	for _, a := range artifacts {
-		if err := xpkg.Push(ctx, crank, a, fmt.Sprintf("%s/provider-ipam/%s:%s", registry, a.Package.Name, PackageVersion)); err != nil {
+		if err := xpkg.Push(ctx, crank, a, p.registryRef(a.Package, PackageVersion)); err != nil {
 			return err
 		}
 	}
@@ -211,15 +211,30 @@ func (p *Plane) installPackages(ctx context.Context, providerArgs []string) erro
 // pushes it to the plane's registry as version, where the Configuration's
 // spec.package finds it: how a platform team's next release arrives.
 func (p *Plane) PublishConfiguration(ctx context.Context, root, version string) error {
+	return p.publish(ctx, xpkg.Configuration, root, version)
+}
+
+// publish builds pkg as version from the package directories under
+// packageRoot (binaries from the repository, for this machine's platform
+// only) and pushes it to the plane's registry.
+func (p *Plane) publish(ctx context.Context, pkg xpkg.Package, packageRoot, version string) error {
 	crank, err := p.bin("crank")
 	if err != nil {
 		return err
 	}
-	artifacts, err := xpkg.Build(ctx, xpkg.Options{Root: root, Out: filepath.Join(p.Dir, "xpkg-"+version), Version: version, Crank: crank, Packages: []xpkg.Package{xpkg.Configuration}})
+	artifacts, err := xpkg.Build(ctx, xpkg.Options{
+		Root: p.root, PackageRoot: packageRoot, Out: filepath.Join(p.Dir, "xpkg-"+version), Version: version, Crank: crank,
+		Packages: []xpkg.Package{pkg}, Platforms: []xpkg.Platform{{OS: "linux", Arch: runtime.GOARCH}},
+	})
 	if err != nil {
 		return err
 	}
-	return xpkg.Push(ctx, crank, artifacts[0], fmt.Sprintf("%s/provider-ipam/%s:%s", p.registry, xpkg.Configuration.Name, version))
+	return xpkg.Push(ctx, crank, artifacts[0], p.registryRef(pkg, version))
+}
+
+// registryRef is where pkg at version is pushed in the plane's registry.
+func (p *Plane) registryRef(pkg xpkg.Package, version string) string {
+	return fmt.Sprintf("%s/provider-ipam/%s:%s", p.registry, pkg.Name, version)
 }
 
 // ConfigurationPackage is the package reference of the Configuration at
@@ -397,18 +412,7 @@ func (p *Plane) switchProvider(revision string) error {
 // a platform team would, and runs the provider for the new revision until
 // the Provider is Installed and Healthy at that version.
 func (p *Plane) UpgradeProvider(ctx context.Context, packageRoot, version string) error {
-	crank, err := p.bin("crank")
-	if err != nil {
-		return err
-	}
-	artifacts, err := xpkg.Build(ctx, xpkg.Options{
-		Root: p.root, PackageRoot: packageRoot, Out: filepath.Join(p.Dir, "xpkg-"+version), Version: version, Crank: crank,
-		Packages: []xpkg.Package{xpkg.Provider}, Platforms: []xpkg.Platform{{OS: "linux", Arch: runtime.GOARCH}},
-	})
-	if err != nil {
-		return err
-	}
-	if err := xpkg.Push(ctx, crank, artifacts[0], fmt.Sprintf("%s/provider-ipam/%s:%s", p.registry, xpkg.Provider.Name, version)); err != nil {
+	if err := p.publish(ctx, xpkg.Provider, packageRoot, version); err != nil {
 		return err
 	}
 	want := packageRepository + xpkg.Provider.Name + ":" + version
@@ -422,7 +426,7 @@ func (p *Plane) UpgradeProvider(ctx context.Context, packageRoot, version string
 		return fmt.Errorf("cannot point the Provider at %s: %w", want, err)
 	}
 	seen := "nothing yet"
-	err = p.wait(ctx, 5*time.Minute, "the Provider to be Installed and Healthy at "+version, func(ctx context.Context) (bool, error) {
+	err := p.wait(ctx, 5*time.Minute, "the Provider to be Installed and Healthy at "+version, func(ctx context.Context) (bool, error) {
 		if err := p.runProviderRevisions(ctx); err != nil {
 			return false, err
 		}

@@ -20,7 +20,6 @@ import (
 	"github.com/crossplane/crossplane-runtime/v2/pkg/ratelimiter"
 	"github.com/crossplane/crossplane-runtime/v2/pkg/reconciler/managed"
 	"github.com/crossplane/crossplane-runtime/v2/pkg/resource"
-	"github.com/crossplane/crossplane-runtime/v2/pkg/statemetrics"
 
 	commonv1alpha1 "github.com/provider-ipam/provider-ipam/apis/common/v1alpha1"
 	"github.com/provider-ipam/provider-ipam/apis/infoblox/v1alpha1"
@@ -78,12 +77,11 @@ func Setup(mgr ctrl.Manager, o controller.Options) error {
 		managed.WithCreationGracePeriod(0),
 		managed.WithCriticalAnnotationUpdater(&statusKeepingUpdater{next: managed.NewRetryingCriticalAnnotationUpdater(mgr.GetClient())}),
 	}
-	if mo := o.MetricOptions; mo != nil {
-		opts = append(opts, managed.WithMetricRecorder(mo.MRMetrics))
-		if err := mgr.Add(statemetrics.NewMRStateRecorder(mgr.GetClient(), o.Logger, mo.MRStateMetrics, &v1alpha1.ReservationList{}, mo.PollStateMetricInterval)); err != nil {
-			return fmt.Errorf("cannot add the state metrics of %s: %w", name, err)
-		}
+	mo, err := metrics.ManagedOptions(mgr, o, &v1alpha1.ReservationList{})
+	if err != nil {
+		return fmt.Errorf("%s: %w", name, err)
 	}
+	opts = append(opts, mo...)
 	r := managed.NewReconciler(mgr, resource.ManagedKind(v1alpha1.ReservationGroupVersionKind), opts...)
 	return ctrl.NewControllerManagedBy(mgr).
 		Named(name).
