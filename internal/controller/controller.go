@@ -86,9 +86,11 @@ func Setup(ctx context.Context, mgr ctrl.Manager, o controller.Options) error {
 		}, kinds...)
 	}
 
-	// The ledger of Allocations serves the in-cluster Reservations and the
-	// pools: both start once it has its informers, of Allocations and of the
-	// address-space policy (ClusterProviderConfigs and their QuotaUsages).
+	// The ledger of Allocations serves the Reservations of both backends
+	// and the pools: they start once it has its informers, of Allocations
+	// and of the address-space policy (ClusterProviderConfigs and their
+	// QuotaUsages). An Infoblox Reservation records there what the grid
+	// confirmed, which is what a pool hands out.
 	gated("the in-cluster ledger", func() error {
 		l, err := incluster.New(ctx, mgr.GetClient(), mgr.GetAPIReader(), mgr.GetCache())
 		if err != nil {
@@ -96,6 +98,11 @@ func Setup(ctx context.Context, mgr ctrl.Manager, o controller.Options) error {
 		}
 		gated("in-cluster Reservations", func() error { return reservation.Setup(mgr, o, l) },
 			inclusterv1alpha1.ReservationGroupVersionKind)
+		gated("Infoblox Reservations", func() error { return infobloxreservation.Setup(mgr, o, l) },
+			infobloxv1alpha1.ReservationGroupVersionKind,
+			infobloxv1alpha1.ProviderConfigGroupVersionKind,
+			infobloxv1alpha1.ClusterProviderConfigGroupVersionKind,
+			infobloxv1alpha1.ProviderConfigUsageGroupVersionKind)
 		// The IPPool controller also watches both kinds of Reservation,
 		// each once it is served (o.Gate): a pool may draw from either.
 		gated("IPPools and IPAddressClaims", func() error { return capi.Setup(ctx, mgr, o, l) },
@@ -106,11 +113,6 @@ func Setup(ctx context.Context, mgr ctrl.Manager, o controller.Options) error {
 	}, inclusterv1alpha1.AllocationGroupVersionKind, inclusterv1alpha1.ClusterProviderConfigGroupVersionKind, inclusterv1alpha1.QuotaUsageGroupVersionKind)
 
 	gated("Infoblox ProviderConfigs", func() error { return config.Setup(mgr, o) },
-		infobloxv1alpha1.ProviderConfigGroupVersionKind,
-		infobloxv1alpha1.ClusterProviderConfigGroupVersionKind,
-		infobloxv1alpha1.ProviderConfigUsageGroupVersionKind)
-	gated("Infoblox Reservations", func() error { return infobloxreservation.Setup(mgr, o) },
-		infobloxv1alpha1.ReservationGroupVersionKind,
 		infobloxv1alpha1.ProviderConfigGroupVersionKind,
 		infobloxv1alpha1.ClusterProviderConfigGroupVersionKind,
 		infobloxv1alpha1.ProviderConfigUsageGroupVersionKind)

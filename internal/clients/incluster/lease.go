@@ -61,7 +61,7 @@ type Lease struct {
 	LeasedAt   time.Time
 	ReleasedAt time.Time
 	// PoolHeld says the pool holds the Allocation itself: it drew the
-	// address from the ledger or from a backend outside it.
+	// address from the ledger.
 	PoolHeld bool
 	// Marked says the Allocation carries the in-use finalizer, as the
 	// lease of a Reservation's address must.
@@ -80,14 +80,11 @@ type LeaseRequest struct {
 	Label string
 	// Space is what the pool may hand out.
 	Space addressing.Space
-	// Reservations are the in-cluster Reservations (by UID) whose
+	// Reservations are the Reservations (by UID, of either backend) whose
 	// addresses the pool hands out: an address is leased by marking the
-	// Reservation's Allocation.
+	// Reservation's Allocation. An Infoblox Reservation's Allocation is
+	// there once the grid confirmed its address (Attest).
 	Reservations []types.UID
-	// Elsewhere are addresses held outside the ledger (an Infoblox
-	// Reservation's) that the pool hands out: the pool holds their
-	// Allocation itself while a machine has one.
-	Elsewhere []netip.Addr
 	// Draw says the pool draws addresses of Space from the ledger itself,
 	// as their holder.
 	Draw bool
@@ -102,7 +99,7 @@ type LeaseRequest struct {
 // entry is what the ledger's indexes know of one Allocation.
 type entry struct {
 	owner       types.UID
-	reservation bool // held by an in-cluster Reservation
+	reservation bool // held by a Reservation, of either backend
 	deleting    bool
 	marked      bool // carries the in-use finalizer
 	lease       *Lease
@@ -118,7 +115,7 @@ func entryOf(al *v1alpha1.Allocation) entry {
 	o := al.Spec.Owner
 	e := entry{
 		owner:       types.UID(o.UID),
-		reservation: o.APIVersion == v1alpha1.SchemeGroupVersion.String() && o.Kind == v1alpha1.ReservationKind,
+		reservation: holdsForPools(o),
 		deleting:    !al.DeletionTimestamp.IsZero(),
 		marked:      controllerutil.ContainsFinalizer(al, commonv1alpha1.FinalizerInUse),
 	}
@@ -322,11 +319,6 @@ func (l *Ledger) candidate(req LeaseRequest) (candidate, error) {
 			}
 		}
 	}
-	for _, a := range req.Elsewhere {
-		if req.Space.Contains(a) && !l.index.Contains(a) && better(a) {
-			best = candidate{addr: a}
-		}
-	}
 	if req.Draw {
 		if free := l.index.Free(req.Space, 1); len(free) > 0 && better(free[0]) {
 			best = candidate{addr: free[0]}
@@ -366,7 +358,7 @@ func (l *Ledger) wanted(req LeaseRequest) (candidate, error) {
 		}
 		return candidate{}, &RefusedError{Address: a, Why: "is in use"}
 	}
-	if !l.index.Contains(a) && (req.Draw || slices.Contains(req.Elsewhere, a)) {
+	if !l.index.Contains(a) && req.Draw {
 		l.index.Add(a)
 		return candidate{addr: a}, nil
 	}
@@ -387,11 +379,6 @@ func (l *Ledger) exhausted(req LeaseRequest) error {
 	// be called) and leased by this pool.
 	for _, ls := range l.byPool[types.UID(req.Pool.UID)] {
 		if req.Space.Contains(ls.Address) {
-			e.Usable++
-		}
-	}
-	for _, a := range req.Elsewhere {
-		if req.Space.Contains(a) && !l.index.Contains(a) {
 			e.Usable++
 		}
 	}
@@ -582,10 +569,9 @@ type Sweep struct {
 	Label     string
 	Space     addressing.Space
 	Grace     time.Duration
-	// Reservations are the pool's in-cluster Reservations, whose
+	// Reservations are the pool's Reservations, of either backend, whose
 	// lease-less marks are swept too.
 	Reservations []types.UID
-	Elsewhere    []netip.Addr
 	Draw         bool
 	// InUse are the addresses the pool's IPAddresses hold.
 	InUse map[netip.Addr]Use
@@ -654,7 +640,7 @@ func (s Sweep) Run(ctx context.Context, l *Ledger) (time.Duration, error) {
 		}
 		req := LeaseRequest{
 			Namespace: s.Namespace, Pool: s.Pool, Claim: u.Claim, Label: s.Label, Space: s.Space,
-			Reservations: s.Reservations, Elsewhere: s.Elsewhere, Draw: s.Draw, Want: a, Heal: true,
+			Reservations: s.Reservations, Draw: s.Draw, Want: a, Heal: true,
 		}
 		if _, err := l.Lease(ctx, req); err != nil {
 			var refused *RefusedError

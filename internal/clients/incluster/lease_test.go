@@ -18,6 +18,7 @@ import (
 
 	commonv1alpha1 "github.com/provider-ipam/provider-ipam/apis/common/v1alpha1"
 	"github.com/provider-ipam/provider-ipam/apis/incluster/v1alpha1"
+	infobloxv1alpha1 "github.com/provider-ipam/provider-ipam/apis/infoblox/v1alpha1"
 	"github.com/provider-ipam/provider-ipam/internal/addressing"
 	"github.com/provider-ipam/provider-ipam/internal/clients/incluster"
 	"github.com/provider-ipam/provider-ipam/internal/testenv"
@@ -78,13 +79,21 @@ func (e ledgerEnv) allocation(t *testing.T, a string) *v1alpha1.Allocation {
 	return al
 }
 
-// hold makes a Reservation-held Allocation of a, owned by uid in ns.
+// hold makes an Allocation of a held by the in-cluster Reservation uid in
+// ns.
 func (e ledgerEnv) hold(t *testing.T, ns, uid, a string) {
+	t.Helper()
+	e.holdAs(t, v1alpha1.SchemeGroupVersion.String(), ns, uid, a)
+}
+
+// holdAs makes an Allocation of a held by the Reservation of apiVersion
+// named uid in ns.
+func (e ledgerEnv) holdAs(t *testing.T, apiVersion, ns, uid, a string) {
 	t.Helper()
 	if err := e.kube.Create(context.Background(), &v1alpha1.Allocation{
 		ObjectMeta: metav1.ObjectMeta{Name: incluster.NameFor(netip.MustParseAddr(a))},
 		Spec: v1alpha1.AllocationSpec{Address: a, Owner: v1alpha1.AllocationOwner{
-			APIVersion: v1alpha1.SchemeGroupVersion.String(), Kind: v1alpha1.ReservationKind, Namespace: ns, Name: uid, UID: uid,
+			APIVersion: apiVersion, Kind: v1alpha1.ReservationKind, Namespace: ns, Name: uid, UID: uid,
 		}},
 	}); err != nil {
 		t.Fatal(err)
@@ -118,7 +127,8 @@ func TestLease(t *testing.T) {
 	e := startLedger(t)
 	cases := []struct {
 		name string
-		// held are Reservation-held addresses, "owner=addr".
+		// held are Reservation-held addresses, "owner=addr", of an
+		// Infoblox Reservation with "infoblox/owner=addr".
 		held  []string
 		req   func(s addressing.Space) incluster.LeaseRequest
 		want  string // the address leased, or "" with wantErr
@@ -150,16 +160,18 @@ func TestLease(t *testing.T) {
 			err: "0 free",
 		},
 		{
-			name: "ElsewhereHeldByThePool",
+			// What the grid confirmed, Attest recorded as the Infoblox
+			// Reservation's: it is leased as an in-cluster one is.
+			name: "FromAnInfobloxReservation", held: []string{"infoblox/ib1=10.9.5.3"},
 			req: func(s addressing.Space) incluster.LeaseRequest {
-				return incluster.LeaseRequest{Space: s, Elsewhere: []netip.Addr{netip.MustParseAddr("10.9.5.3")}}
+				return incluster.LeaseRequest{Space: s, Reservations: []types.UID{"ib1"}}
 			},
-			want: "10.9.5.3", owner: "pool",
+			want: "10.9.5.3", owner: "ib1",
 		},
 		{
-			name: "ElsewhereTakenInTheLedger", held: []string{"other=10.9.6.3"},
+			name: "InfobloxReservationHoldsNothingInTheLedger", held: []string{"other=10.9.6.3"},
 			req: func(s addressing.Space) incluster.LeaseRequest {
-				return incluster.LeaseRequest{Space: s, Elsewhere: []netip.Addr{netip.MustParseAddr("10.9.6.3")}}
+				return incluster.LeaseRequest{Space: s, Reservations: []types.UID{"ib1"}}
 			},
 			err: "0 free",
 		},
@@ -199,6 +211,10 @@ func TestLease(t *testing.T) {
 			space := spaceOf(t, net+"2-"+net+"3")
 			for _, h := range tc.held {
 				owner, a, _ := strings.Cut(h, "=")
+				if uid, ok := strings.CutPrefix(owner, "infoblox/"); ok {
+					e.holdAs(t, infobloxv1alpha1.SchemeGroupVersion.String(), "ns", uid, a)
+					continue
+				}
 				e.hold(t, "ns", owner, a)
 			}
 			e.settled(t, space, uint64(len(tc.held)))

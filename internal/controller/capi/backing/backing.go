@@ -3,7 +3,6 @@ package backing
 import (
 	"context"
 	"fmt"
-	"net/netip"
 
 	kerrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -19,11 +18,11 @@ import (
 
 // Backing is what holds a pool's addresses, as the cache has it.
 type Backing struct {
-	// Reservations are the UIDs of the pool's in-cluster Reservations.
+	// Reservations are the UIDs of the pool's Reservations, of either
+	// backend: the ledger says what each holds, an Infoblox one once the
+	// grid confirmed it. What their status says is never trusted: anyone
+	// who may edit a Reservation can write it.
 	Reservations []types.UID
-	// Elsewhere are the addresses the pool's Infoblox Reservations hold,
-	// according to their status.
-	Elsewhere []netip.Addr
 	// Draw says the pool references nothing: it draws from the ledger.
 	Draw bool
 	// Unavailable names the references that are gone, going, or not
@@ -34,27 +33,29 @@ type Backing struct {
 	Protected bool
 }
 
-// Resolve reads what backs p from r (the cache).
+// Resolve reads what backs p from r (the cache): of each Reservation, its
+// UID and whether it is there to stay, never what its status says.
 func Resolve(ctx context.Context, r client.Reader, p *v1alpha1.IPPool) (Backing, error) {
 	b := Backing{Draw: len(p.Spec.ReservationRefs) == 0, Protected: controllerutil.ContainsFinalizer(p, commonv1alpha1.FinalizerInUse)}
 	u := &UnavailableError{}
 	for _, ref := range p.Spec.ReservationRefs {
 		var o client.Object
 		switch {
-		case ref.Kind == inclusterv1alpha1.ReservationKind && ref.APIVersion == inclusterv1alpha1.SchemeGroupVersion.String():
-			// Its metadata only: the ledger says what it holds, and the
-			// whole object (thousands of addresses in its status) would be
-			// copied out of the cache for every claim.
-			m := &metav1.PartialObjectMetadata{}
-			m.SetGroupVersionKind(inclusterv1alpha1.ReservationGroupVersionKind)
-			o = m
-		case ref.Kind == infobloxv1alpha1.ReservationKind && ref.APIVersion == infobloxv1alpha1.SchemeGroupVersion.String():
-			o = &infobloxv1alpha1.Reservation{}
-		default:
+		case !IsReservation(ref):
 			// Admission refuses these; a pool stored before it did is
 			// refused here.
 			u.Foreign = append(u.Foreign, ref)
 			continue
+		case ref.APIVersion == inclusterv1alpha1.SchemeGroupVersion.String():
+			// Its metadata only: the whole object (thousands of addresses
+			// in its status) would be copied out of the cache for every
+			// claim.
+			m := &metav1.PartialObjectMetadata{}
+			m.SetGroupVersionKind(inclusterv1alpha1.ReservationGroupVersionKind)
+			o = m
+		default:
+			// One address: read from the informer the pool's watch shares.
+			o = &infobloxv1alpha1.Reservation{}
 		}
 		if err := r.Get(ctx, types.NamespacedName{Namespace: p.Namespace, Name: ref.Name}, o); err != nil {
 			if kerrors.IsNotFound(err) {
@@ -68,14 +69,7 @@ func Resolve(ctx context.Context, r client.Reader, p *v1alpha1.IPPool) (Backing,
 			continue
 		}
 		b.Protected = b.Protected && controllerutil.ContainsFinalizer(o, commonv1alpha1.FinalizerInUse)
-		switch o := o.(type) {
-		case *metav1.PartialObjectMetadata:
-			b.Reservations = append(b.Reservations, o.UID)
-		case *infobloxv1alpha1.Reservation:
-			if a, err := netip.ParseAddr(o.Status.AtProvider.Address); err == nil {
-				b.Elsewhere = append(b.Elsewhere, a)
-			}
-		}
+		b.Reservations = append(b.Reservations, o.GetUID())
 	}
 	if u.OrNil() != nil {
 		b.Unavailable = u

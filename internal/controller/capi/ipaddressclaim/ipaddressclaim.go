@@ -294,7 +294,7 @@ func (r *Reconciler) allocate(ctx context.Context, c *capiipamv1beta2.IPAddressC
 		Pool:      inclusterv1alpha1.LeaseHolder{Name: p.Name, UID: string(p.UID)},
 		Claim:     inclusterv1alpha1.LeaseHolder{Name: c.Name, UID: string(c.UID)},
 		Label:     "IPPool " + p.Name, Space: space,
-		Reservations: b.Reservations, Elsewhere: b.Elsewhere, Draw: b.Draw, Want: want,
+		Reservations: b.Reservations, Draw: b.Draw, Want: want,
 	})
 	var exhausted *addressing.ExhaustedError
 	var refused *incluster.RefusedError

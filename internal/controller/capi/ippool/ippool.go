@@ -308,7 +308,7 @@ func (r *Reconciler) sweep(ctx context.Context, p *v1alpha1.IPPool, b backing.Ba
 	return incluster.Sweep{
 		Namespace: p.Namespace, Pool: inclusterv1alpha1.LeaseHolder{Name: p.Name, UID: string(p.UID)},
 		Label: "IPPool " + p.Name, Space: space, Grace: grace,
-		Reservations: b.Reservations, Elsewhere: b.Elsewhere, Draw: b.Draw,
+		Reservations: b.Reservations, Draw: b.Draw,
 		InUse: inUse, Claim: r.claimState(p.Namespace), Now: time.Now(),
 	}.Run(ctx, r.ledger)
 }

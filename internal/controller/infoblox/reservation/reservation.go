@@ -7,11 +7,18 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 
+	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	crevent "sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	xpv1 "github.com/crossplane/crossplane-runtime/v2/apis/common/v1"
 	"github.com/crossplane/crossplane-runtime/v2/pkg/controller"
@@ -22,7 +29,9 @@ import (
 	"github.com/crossplane/crossplane-runtime/v2/pkg/resource"
 
 	commonv1alpha1 "github.com/provider-ipam/provider-ipam/apis/common/v1alpha1"
+	inclusterv1alpha1 "github.com/provider-ipam/provider-ipam/apis/incluster/v1alpha1"
 	"github.com/provider-ipam/provider-ipam/apis/infoblox/v1alpha1"
+	"github.com/provider-ipam/provider-ipam/internal/clients/incluster"
 	"github.com/provider-ipam/provider-ipam/internal/clients/infoblox"
 	"github.com/provider-ipam/provider-ipam/internal/conditions"
 	"github.com/provider-ipam/provider-ipam/internal/metrics"
@@ -40,6 +49,8 @@ const (
 	errForeign        = "the object named by the external name belongs to another Reservation"
 	errExternalName   = "the external name is not a fixed address or host record reference"
 	errMismatch       = "the object named by the external name does not match spec.forProvider"
+	errAttest         = "cannot record the address in the ledger"
+	errLetGo          = "cannot let the address go in the ledger"
 )
 
 // Connection detail keys.
@@ -49,14 +60,16 @@ const (
 	ConnGateway = "gateway"
 )
 
-// Setup adds a controller that reconciles Reservations.
-func Setup(mgr ctrl.Manager, o controller.Options) error {
+// Setup adds a controller that reconciles Reservations. It records in l
+// each address the grid confirms, which is what pools hand out.
+func Setup(mgr ctrl.Manager, o controller.Options, l *incluster.Ledger) error {
 	name := managed.ControllerName(v1alpha1.ReservationGroupKind)
 	opts := []managed.ReconcilerOption{
 		managed.WithExternalConnector(conditions.Connector(&connector{
 			kube:    mgr.GetClient(),
 			usage:   resource.NewProviderConfigUsageTracker(mgr.GetClient(), &v1alpha1.ProviderConfigUsage{}),
 			clients: &clientCache{},
+			ledger:  l,
 		})),
 		managed.WithLogger(o.Logger.WithValues("controller", name)),
 		managed.WithRecorder(event.NewAPIRecorder(mgr.GetEventRecorderFor(name))), //nolint:staticcheck // crossplane-runtime's recorder takes the legacy interface.
@@ -76,6 +89,7 @@ func Setup(mgr ctrl.Manager, o controller.Options) error {
 		// and waiting would only delay deleting a new Reservation by 30s.
 		managed.WithCreationGracePeriod(0),
 		managed.WithCriticalAnnotationUpdater(&statusKeepingUpdater{next: managed.NewRetryingCriticalAnnotationUpdater(mgr.GetClient())}),
+		managed.WithFinalizer(&releasingFinalizer{next: resource.NewAPIFinalizer(mgr.GetClient(), managed.FinalizerName), ledger: l}),
 	}
 	mo, err := metrics.ManagedOptions(mgr, o, &v1alpha1.ReservationList{})
 	if err != nil {
@@ -87,13 +101,41 @@ func Setup(mgr ctrl.Manager, o controller.Options) error {
 		Named(name).
 		WithOptions(o.ForControllerRuntime()).
 		For(&v1alpha1.Reservation{}).
+		// A machine letting go of the address of a Reservation being
+		// deleted (the in-use finalizer removed from its Allocation) lets
+		// the deletion finish at once.
+		Watches(&inclusterv1alpha1.Allocation{}, handler.EnqueueRequestsFromMapFunc(holder), builder.WithPredicates(predicate.Funcs{
+			CreateFunc: func(crevent.CreateEvent) bool { return false },
+			UpdateFunc: func(e crevent.UpdateEvent) bool {
+				return slices.Contains(e.ObjectOld.GetFinalizers(), commonv1alpha1.FinalizerInUse) &&
+					!slices.Contains(e.ObjectNew.GetFinalizers(), commonv1alpha1.FinalizerInUse)
+			},
+		})).
 		Complete(ratelimiter.NewReconciler(name, r, o.GlobalRateLimiter))
+}
+
+// holder is the Infoblox Reservation holding an Allocation.
+func holder(_ context.Context, o client.Object) []reconcile.Request {
+	al, ok := o.(*inclusterv1alpha1.Allocation)
+	if !ok || al.Spec.Owner.Kind != v1alpha1.ReservationKind || al.Spec.Owner.APIVersion != v1alpha1.SchemeGroupVersion.String() {
+		return nil
+	}
+	return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: al.Spec.Owner.Namespace, Name: al.Spec.Owner.Name}}}
+}
+
+// owner is cr as the ledger records its holder.
+func owner(cr *v1alpha1.Reservation) inclusterv1alpha1.AllocationOwner {
+	return inclusterv1alpha1.AllocationOwner{
+		APIVersion: v1alpha1.SchemeGroupVersion.String(), Kind: v1alpha1.ReservationKind,
+		Namespace: cr.GetNamespace(), Name: cr.GetName(), UID: string(cr.GetUID()),
+	}
 }
 
 type connector struct {
 	kube    client.Client
 	usage   *resource.ProviderConfigUsageTracker
 	clients *clientCache
+	ledger  *incluster.Ledger
 }
 
 func (c *connector) Connect(ctx context.Context, mg resource.Managed) (managed.ExternalClient, error) {
@@ -112,11 +154,12 @@ func (c *connector) Connect(ctx context.Context, mg resource.Managed) (managed.E
 	if err != nil {
 		return nil, err
 	}
-	return &external{client: cl}, nil
+	return &external{client: cl, ledger: c.ledger}, nil
 }
 
 type external struct {
 	client *infoblox.Client
+	ledger *incluster.Ledger
 }
 
 func observeOnly(cr *v1alpha1.Reservation) bool {
@@ -163,11 +206,16 @@ func (e *external) Observe(ctx context.Context, mg resource.Managed) (managed.Ex
 	// Shortfall and conflict say why the last create failed; this
 	// reconcile finds anew whether they hold (Create sets them again),
 	// so an error below is never read as an earlier exhaustion.
-	if meta.WasDeleted(cr) {
-		// Deleted or orphaned, it holds nothing of its own any more.
-		defer metrics.ForgetReservation("infoblox", cr.GetNamespace(), cr.GetName())
-	}
 	cr.Status.AtProvider.Shortfall, cr.Status.AtProvider.Conflict = nil, nil
+	if meta.WasDeleted(cr) {
+		// Deleted or orphaned, it holds nothing of its own any more: the
+		// ledger lets its address go first, once no machine holds it, so
+		// that the grid object (deleted or kept next) never outlives a
+		// record pools could still hand out, nor goes under a machine.
+		if err := e.ledger.ReleaseUnused(ctx, cr.GetUID(), recorded(cr)); err != nil {
+			return managed.ExternalObservation{}, fmt.Errorf("%s: %w", errLetGo, err)
+		}
+	}
 	var (
 		obj      *infoblox.Object
 		lateInit bool
@@ -218,6 +266,9 @@ func (e *external) Observe(ctx context.Context, mg resource.Managed) (managed.Ex
 	}
 	cd, err := e.publish(ctx, cr, obj)
 	if err != nil {
+		return managed.ExternalObservation{}, err
+	}
+	if err := e.attest(ctx, cr, obj); err != nil {
 		return managed.ExternalObservation{}, err
 	}
 	cr.SetConditions(xpv1.Available())
@@ -284,7 +335,40 @@ func (e *external) Create(ctx context.Context, mg resource.Managed) (managed.Ext
 		// The reference is recorded; the next Observe publishes.
 		return managed.ExternalCreation{}, nil //nolint:nilerr // Recording the reference matters more.
 	}
+	// Recorded now, pools need not wait for the next Observe; if it
+	// fails, that Observe records it or reports why not.
+	_ = e.attest(ctx, cr, obj)
 	return managed.ExternalCreation{ConnectionDetails: cd}, nil
+}
+
+// attest records in the ledger that cr holds the address of obj, which the
+// grid confirmed: pools hand out only that, never what cr's status says,
+// which anyone who may edit cr can write. An address the ledger says
+// someone else holds is reported as cr's conflict.
+func (e *external) attest(ctx context.Context, cr *v1alpha1.Reservation, obj *infoblox.Object) error {
+	a, err := netip.ParseAddr(obj.Address)
+	if err != nil {
+		return fmt.Errorf("%s: the object holds no address", errAttest)
+	}
+	err = e.ledger.Attest(ctx, owner(cr), a)
+	var conflict *incluster.ConflictError
+	if errors.As(err, &conflict) {
+		metrics.Refused("infoblox", string(infoblox.ReasonConflict))
+		cr.Status.AtProvider.Conflict = &commonv1alpha1.Conflict{Address: a.String()}
+	}
+	if err != nil {
+		return fmt.Errorf("%s: %w", errAttest, err)
+	}
+	return nil
+}
+
+// recorded is the address cr's status records, if any: a hint to the
+// ledger, which checks it holds it.
+func recorded(cr *v1alpha1.Reservation) []netip.Addr {
+	if a, err := netip.ParseAddr(cr.Status.AtProvider.Address); err == nil {
+		return []netip.Addr{a}
+	}
+	return nil
 }
 
 // Update has nothing to change: the spec fields that shape the object in
@@ -324,6 +408,36 @@ func setFailure(cr *v1alpha1.Reservation, err error) {
 		metrics.Refused("infoblox", string(reason))
 		cr.Status.AtProvider.Conflict = &commonv1alpha1.Conflict{Address: cr.Spec.ForProvider.Address}
 	}
+}
+
+// releasingFinalizer removes the managed finalizer like next, once the
+// ledger has let go of what the Reservation holds. Observe lets go first
+// when the grid object is to be deleted, but the managed reconciler removes
+// the finalizer of a Reservation whose policies keep the object (orphan,
+// observe-only) without observing it: the record of an address must not
+// outlive its holder either way, and no machine may lose its address.
+type releasingFinalizer struct {
+	next   resource.Finalizer
+	ledger *incluster.Ledger
+}
+
+func (f *releasingFinalizer) AddFinalizer(ctx context.Context, o resource.Object) error {
+	return f.next.AddFinalizer(ctx, o)
+}
+
+func (f *releasingFinalizer) RemoveFinalizer(ctx context.Context, o resource.Object) error {
+	cr, ok := o.(*v1alpha1.Reservation)
+	if !ok {
+		return errors.New(errNotReservation)
+	}
+	if err := f.ledger.ReleaseUnused(ctx, cr.GetUID(), recorded(cr)); err != nil {
+		return fmt.Errorf("%s: %w", errLetGo, err)
+	}
+	if err := f.next.RemoveFinalizer(ctx, o); err != nil {
+		return err
+	}
+	metrics.ForgetReservation("infoblox", cr.GetNamespace(), cr.GetName())
+	return nil
 }
 
 // statusKeepingUpdater records critical annotations like next, but keeps

@@ -6,12 +6,12 @@ import (
 	"io"
 	"log"
 	"os"
-	"strconv"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -19,7 +19,9 @@ import (
 	"github.com/crossplane/crossplane-runtime/v2/pkg/controller"
 	"github.com/crossplane/crossplane-runtime/v2/pkg/meta"
 
+	inclusterv1alpha1 "github.com/provider-ipam/provider-ipam/apis/incluster/v1alpha1"
 	"github.com/provider-ipam/provider-ipam/apis/infoblox/v1alpha1"
+	"github.com/provider-ipam/provider-ipam/internal/clients/incluster"
 	"github.com/provider-ipam/provider-ipam/internal/controller/infoblox/config"
 	infobloxreservation "github.com/provider-ipam/provider-ipam/internal/controller/infoblox/reservation"
 	"github.com/provider-ipam/provider-ipam/internal/testenv"
@@ -75,19 +77,28 @@ func run(m *testing.M) int {
 	return code
 }
 
-// startProvider runs the Infoblox controllers as the provider would.
+// startProvider runs the Infoblox controllers as the provider would, with
+// the ledger they record confirmed addresses in.
 func startProvider(ctx context.Context) (<-chan error, error) {
-	return env.StartManager(ctx, func(_ context.Context, mgr ctrl.Manager, o controller.Options) error {
+	return env.StartManager(ctx, func(ctx context.Context, mgr ctrl.Manager, o controller.Options) error {
 		if err := config.Setup(mgr, o); err != nil {
 			return err
 		}
-		return infobloxreservation.Setup(mgr, o)
+		l, err := incluster.New(ctx, mgr.GetClient(), mgr.GetAPIReader(), mgr.GetCache())
+		if err != nil {
+			return err
+		}
+		return infobloxreservation.Setup(mgr, o, l)
 	})
 }
 
 var nsSeq int
 
-// namespace creates a fresh namespace.
+// namespace creates a fresh namespace, whose Reservations are deleted when
+// the test ends (while its grid still runs: call it after grid). Every
+// test's grid hands out the same addresses, and the ledger, one for the
+// suite as for a management cluster, holds each once: what a test's
+// Reservations hold must be given back before the next test reserves.
 func namespace(t *testing.T) string {
 	t.Helper()
 	nsSeq++
@@ -95,7 +106,52 @@ func namespace(t *testing.T) string {
 	if err := kube.Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}); err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { giveBack(t, name) })
 	return name
+}
+
+// giveBack deletes the Reservations of ns and waits until the ledger holds
+// nothing for ns. A Reservation that cannot finish (its grid refuses the
+// credentials) never recorded an address: it is let go without its
+// finalizer.
+func giveBack(t *testing.T, ns string) {
+	t.Helper()
+	ctx := context.Background()
+	if err := kube.DeleteAllOf(ctx, &v1alpha1.Reservation{}, client.InNamespace(ns)); err != nil {
+		t.Errorf("cannot delete the Reservations of %s: %v", ns, err)
+		return
+	}
+	gone := func(ctx context.Context) (bool, error) {
+		l := &v1alpha1.ReservationList{}
+		err := kube.List(ctx, l, client.InNamespace(ns))
+		return err == nil && len(l.Items) == 0, err
+	}
+	if err := wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, 30*time.Second, true, gone); err != nil {
+		l := &v1alpha1.ReservationList{}
+		if err := kube.List(ctx, l, client.InNamespace(ns)); err != nil {
+			t.Error(err)
+			return
+		}
+		for i := range l.Items {
+			r := &l.Items[i]
+			r.SetFinalizers(nil)
+			if err := client.IgnoreNotFound(kube.Update(ctx, r)); err != nil {
+				t.Errorf("cannot let %s/%s go: %v", ns, r.Name, err)
+			}
+		}
+	}
+	testenv.Eventually(t, 30*time.Second, "the ledger holding nothing for "+ns, func(ctx context.Context) (bool, error) {
+		l := &inclusterv1alpha1.AllocationList{}
+		if err := kube.List(ctx, l); err != nil {
+			return false, err
+		}
+		for _, al := range l.Items {
+			if al.Spec.Owner.Namespace == ns {
+				return false, fmt.Errorf("%s still held by %s", al.Spec.Address, al.Spec.Owner.Name)
+			}
+		}
+		return true, nil
+	})
 }
 
 // grid starts an emulator with documentation networks.
@@ -117,24 +173,7 @@ func grid(t *testing.T) *wapisim.Server {
 // its credentials Secret.
 func providerConfig(t *testing.T, ns string, srv *wapisim.Server, password string) {
 	t.Helper()
-	ctx := context.Background()
-	s := &corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "wapi-credentials"},
-		Data:       map[string][]byte{"username": []byte(wapiUser), "password": []byte(password)},
-	}
-	if err := kube.Create(ctx, s); err != nil {
-		t.Fatal(err)
-	}
-	port, _ := strconv.Atoi(srv.Port())
-	pc := &v1alpha1.ProviderConfig{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: pcName},
-		Spec: v1alpha1.ProviderConfigSpec{
-			Endpoint:    v1alpha1.Endpoint{Host: srv.Host(), Port: int32(port)},
-			Credentials: v1alpha1.LocalCredentials{SecretRef: xpv1.LocalSecretReference{Name: s.Name}},
-			TLS:         &v1alpha1.LocalTLS{CABundle: string(srv.CACertPEM())},
-		},
-	}
-	if err := kube.Create(ctx, pc); err != nil {
+	if err := testenv.InfobloxProviderConfig(context.Background(), kube, ns, pcName, srv, wapiUser, password); err != nil {
 		t.Fatal(err)
 	}
 }
