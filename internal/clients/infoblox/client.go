@@ -644,6 +644,28 @@ func sortObjects(objs []Object) {
 	}
 }
 
+// tags is the body of a PUT adding extensible attributes to an object:
+// WAPI merges "extattrs+" with those the object has, which stay.
+type tags struct {
+	ibclient.IBBase `json:"-"`
+	objectType      string
+	Add             ibclient.EA `json:"extattrs+"`
+}
+
+func (t *tags) ObjectType() string { return t.objectType }
+
+// Tag adds ea to the extensible attributes of the object ref names,
+// keeping the others (an attribute of the same name takes ea's value). One
+// round trip.
+func (c *Client) Tag(ctx context.Context, ref string, ea ibclient.EA) error {
+	if _, ok := KindOfRef(ref); !ok {
+		return &Error{Reason: ReasonInvalid, Text: "not a fixed address or host record reference: " + ref}
+	}
+	typ, _, _ := strings.Cut(ref, "/")
+	_, err := c.connector(ctx).UpdateObject(&tags{objectType: typ, Add: ea}, ref)
+	return err
+}
+
 // Delete deletes the object ref names. One that does not exist is already
 // deleted.
 func (c *Client) Delete(ctx context.Context, ref string) error {

@@ -10,6 +10,9 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
+	ibclient "github.com/infobloxopen/infoblox-go-client/v2"
+
 	"github.com/provider-ipam/provider-ipam/internal/wapisim"
 )
 
@@ -398,5 +401,40 @@ func TestEAs(t *testing.T) {
 	ea = EAs("u1", "team-a", "r1", "c", "k")
 	if len(ea) != 4 || ea[EACluster] != "c" || ea[EAClaim] != "k" {
 		t.Fatalf("EAs: %v", ea)
+	}
+}
+
+// Tag adds attributes to an object of either kind and keeps those it has.
+func TestTag(t *testing.T) {
+	cases := map[string]Request{
+		"FixedAddress": {Address: "192.0.2.50", EAs: ibclient.EA{"Owner": "network team"}},
+		"IPv6":         {Address: "2001:db8::50", EAs: ibclient.EA{"Owner": "network team"}},
+		"HostRecord":   {Kind: KindHostRecord, HostName: "legacy", Address: "192.0.2.51", EAs: ibclient.EA{"Owner": "network team"}},
+	}
+	for name, req := range cases {
+		t.Run(name, func(t *testing.T) {
+			srv := newSim(t)
+			c := newTestClient(t, srv)
+			ctx := context.Background()
+			o, err := c.Reserve(ctx, req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := c.Tag(ctx, o.Ref, EAs("uid-1", "ns", "r", "", "")); err != nil {
+				t.Fatalf("Tag: %v", err)
+			}
+			g, err := c.Get(ctx, o.Ref)
+			if err != nil || g == nil {
+				t.Fatalf("Get: %+v, %v", g, err)
+			}
+			want := ibclient.EA{"Owner": "network team", EAReservationUID: "uid-1", EAOwner: "ns/r"}
+			if diff := cmp.Diff(want, g.EAs); diff != "" {
+				t.Errorf("attributes after Tag (-want +got):\n%s", diff)
+			}
+		})
+	}
+	c := newTestClient(t, newSim(t))
+	if err := c.Tag(context.Background(), "network/ZG5z:192.0.2.0/24/default", EAs("uid-1", "ns", "r", "", "")); ReasonOf(err) != ReasonInvalid {
+		t.Errorf("Tag of a network: %v, want reason %s", err, ReasonInvalid)
 	}
 }
