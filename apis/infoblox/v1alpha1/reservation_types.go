@@ -109,6 +109,16 @@ type ReservationParameters struct {
 	// +kubebuilder:validation:MaxLength=253
 	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="claim is immutable"
 	Claim string `json:"claim,omitempty"`
+
+	// TakeOwnership makes this Reservation the owner of an object it
+	// imports (its external name names an object it did not create): the
+	// object is tagged with the Reservation's UID, keeping its other
+	// extensible attributes, and deleted with the Reservation as if it had
+	// created it. Without it an imported object is never deleted from
+	// Infoblox. It needs the Update management policy; an object tagged
+	// for another Reservation is never taken.
+	// +optional
+	TakeOwnership bool `json:"takeOwnership,omitempty"`
 }
 
 // ReservationObservation is what Infoblox holds for a Reservation.
@@ -132,8 +142,14 @@ type ReservationObservation struct {
 	// asked for (it does not tell how many are usable or held).
 	// +optional
 	Shortfall *commonv1alpha1.Shortfall `json:"shortfall,omitempty"`
+	// Owned reports that the object is tagged with this Reservation's UID:
+	// it was created by it, or taken over with takeOwnership. Only an owned
+	// object is deleted with the Reservation.
+	// +optional
+	Owned bool `json:"owned,omitempty"`
 	// Conflict is set while the grid refuses the address (or host name, or
-	// MAC address) asked for because another object holds it.
+	// MAC address) asked for because another object holds it, or while the
+	// in-cluster ledger records the grid's address for another holder.
 	// +optional
 	Conflict *commonv1alpha1.Conflict `json:"conflict,omitempty"`
 }

@@ -51,6 +51,7 @@ const (
 	errMismatch       = "the object named by the external name does not match spec.forProvider"
 	errAttest         = "cannot record the address in the ledger"
 	errLetGo          = "cannot let the address go in the ledger"
+	errTakeOwnership  = "cannot tag the imported object as this Reservation's"
 )
 
 // Connection detail keys.
@@ -262,13 +263,18 @@ func (e *external) Observe(ctx context.Context, mg resource.Managed) (managed.Ex
 		lateInit = true
 	}
 	if meta.WasDeleted(cr) {
-		return managed.ExternalObservation{ResourceExists: true, ResourceUpToDate: true, ResourceLateInitialized: lateInit}, nil
+		// Only an object tagged for cr is deleted with it: one it imported
+		// without taking ownership is someone else's, and counts as gone.
+		return managed.ExternalObservation{ResourceExists: obj.UID() == string(cr.GetUID()), ResourceUpToDate: true, ResourceLateInitialized: lateInit}, nil
 	}
 	cd, err := e.publish(ctx, cr, obj)
 	if err != nil {
 		return managed.ExternalObservation{}, err
 	}
 	if err := e.attest(ctx, cr, obj); err != nil {
+		return managed.ExternalObservation{}, err
+	}
+	if err := e.takeOwnership(ctx, cr, obj); err != nil {
 		return managed.ExternalObservation{}, err
 	}
 	cr.SetConditions(xpv1.Available())
@@ -362,6 +368,28 @@ func (e *external) attest(ctx context.Context, cr *v1alpha1.Reservation, obj *in
 	return nil
 }
 
+// takeOwnership tags obj, which cr imported, with cr's UID when cr asks
+// to own it and may update it. It runs after attest: the ledger lets one
+// holder have an address, so of two Reservations importing one object only
+// one can take it.
+func (e *external) takeOwnership(ctx context.Context, cr *v1alpha1.Reservation, obj *infoblox.Object) error {
+	if cr.Status.AtProvider.Owned || !cr.Spec.ForProvider.TakeOwnership || observeOnly(cr) || !mayUpdate(cr) {
+		return nil
+	}
+	if err := e.client.Tag(ctx, obj.Ref, request(cr).EAs); err != nil {
+		return fmt.Errorf("%s: %w", errTakeOwnership, err)
+	}
+	cr.Status.AtProvider.Owned = true
+	return nil
+}
+
+// mayUpdate reports whether cr's management policies allow changing its
+// object.
+func mayUpdate(cr *v1alpha1.Reservation) bool {
+	p := cr.GetManagementPolicies()
+	return slices.Contains(p, xpv1.ManagementActionAll) || slices.Contains(p, xpv1.ManagementActionUpdate)
+}
+
 // recorded is the address cr's status records, if any: a hint to the
 // ledger, which checks it holds it.
 func recorded(cr *v1alpha1.Reservation) []netip.Addr {
@@ -383,6 +411,8 @@ func (e *external) Delete(ctx context.Context, mg resource.Managed) (managed.Ext
 		return managed.ExternalDelete{}, errors.New(errNotReservation)
 	}
 	cr.SetConditions(xpv1.Deleting())
+	// Observe reports an object not tagged for cr as gone once cr is
+	// deleted, so this is only ever cr's own.
 	if ref := meta.GetExternalName(cr); ref != "" {
 		if err := e.client.Delete(ctx, ref); err != nil {
 			return managed.ExternalDelete{}, fmt.Errorf("%s: %w", errDelete, err)
@@ -486,6 +516,7 @@ func (e *external) publish(ctx context.Context, cr *v1alpha1.Reservation, obj *i
 	cr.Status.AtProvider = v1alpha1.ReservationObservation{
 		Address: obj.Address, Ref: obj.Ref, Network: network,
 		Prefix: int32(prefix), Gateway: gateway, //nolint:gosec // A prefix length fits.
+		Owned: obj.UID() == string(cr.GetUID()),
 	}
 	metrics.SetReservation("infoblox", cr.GetNamespace(), cr.GetName(), 1)
 	cd := managed.ConnectionDetails{ConnAddress: []byte(obj.Address)}
