@@ -4,10 +4,13 @@ package controller
 import (
 	"context"
 	"fmt"
+	"time"
 
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/wait"
 	clusterv1 "sigs.k8s.io/cluster-api/api/core/v1beta2"
 	capiipamv1beta2 "sigs.k8s.io/cluster-api/api/ipam/v1beta2"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -77,7 +80,11 @@ func Setup(ctx context.Context, mgr ctrl.Manager, o controller.Options) error {
 	gated := func(what string, setup func() error, kinds ...schema.GroupVersionKind) {
 		g.Register(func() {
 			o.Logger.Info("Starting controller: its kinds are served", "controller", what)
-			if err := setup(); err != nil {
+			err := discovered(ctx, mgr.GetRESTMapper(), kinds)
+			if err == nil {
+				err = setup()
+			}
+			if err != nil {
 				select {
 				case failed <- fmt.Errorf("cannot set up %s: %w", what, err):
 				default:
@@ -119,4 +126,34 @@ func Setup(ctx context.Context, mgr ctrl.Manager, o controller.Options) error {
 	gated("k0rdent ClusterIPAMClaims", func() error { return clusteripamclaim.Setup(mgr, o) },
 		k0rdentv1beta1.ClusterIPAMClaimGVK)
 	return nil
+}
+
+// discoveryWait bounds how long a gated setup waits for the API server's
+// discovery to list kinds whose CRDs are established: seconds at most on a
+// healthy server.
+const discoveryWait = 2 * time.Minute
+
+// discovered waits until the RESTMapper maps every kind. The gate opens
+// when a CRD is Established, but the API server updates its discovery
+// document a moment later, and a setup that indexes or watches a kind
+// before then fails with "no matches for kind". The mapper reloads the
+// group on each miss, so asking again is what refreshes it.
+func discovered(ctx context.Context, m meta.RESTMapper, kinds []schema.GroupVersionKind) error {
+	var missing schema.GroupVersionKind
+	err := wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, discoveryWait, true, func(context.Context) (bool, error) {
+		for _, k := range kinds {
+			if _, err := m.RESTMapping(k.GroupKind(), k.Version); err != nil {
+				if meta.IsNoMatchError(err) {
+					missing = k
+					return false, nil
+				}
+				return false, err
+			}
+		}
+		return true, nil
+	})
+	if wait.Interrupted(err) {
+		return fmt.Errorf("the API server's discovery does not list %s: %w", missing, err)
+	}
+	return err
 }
