@@ -13,14 +13,9 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	crevent "sigs.k8s.io/controller-runtime/pkg/event"
-	"sigs.k8s.io/controller-runtime/pkg/handler"
-	"sigs.k8s.io/controller-runtime/pkg/predicate"
-	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	xpv1 "github.com/crossplane/crossplane-runtime/v2/apis/common/v1"
 	"github.com/crossplane/crossplane-runtime/v2/pkg/controller"
@@ -92,26 +87,8 @@ func Setup(mgr ctrl.Manager, o controller.Options, l *incluster.Ledger) error {
 		For(&v1alpha1.Reservation{}).
 		// A machine releasing an address its Reservation wants to give back
 		// (the in-use finalizer removed) lets the shrink finish at once.
-		// Nothing else about an Allocation concerns its Reservation: a pool
-		// leasing one of its addresses must not cost a reconcile of a
-		// Reservation of thousands.
-		Watches(&v1alpha1.Allocation{}, handler.EnqueueRequestsFromMapFunc(holder), builder.WithPredicates(predicate.Funcs{
-			CreateFunc: func(crevent.CreateEvent) bool { return false },
-			UpdateFunc: func(e crevent.UpdateEvent) bool {
-				return slices.Contains(e.ObjectOld.GetFinalizers(), commonv1alpha1.FinalizerInUse) &&
-					!slices.Contains(e.ObjectNew.GetFinalizers(), commonv1alpha1.FinalizerInUse)
-			},
-		})).
+		Watches(&v1alpha1.Allocation{}, incluster.EnqueueHolder(v1alpha1.SchemeGroupVersion.String()), builder.WithPredicates(incluster.MarkRemoved)).
 		Complete(ratelimiter.NewReconciler(name, r, o.GlobalRateLimiter))
-}
-
-// holder is the Reservation holding an Allocation.
-func holder(_ context.Context, o client.Object) []reconcile.Request {
-	al, ok := o.(*v1alpha1.Allocation)
-	if !ok || al.Spec.Owner.Kind != v1alpha1.ReservationKind || al.Spec.Owner.APIVersion != v1alpha1.SchemeGroupVersion.String() {
-		return nil
-	}
-	return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: al.Spec.Owner.Namespace, Name: al.Spec.Owner.Name}}}
 }
 
 type connector struct {
