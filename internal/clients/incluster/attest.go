@@ -66,18 +66,14 @@ func (l *Ledger) Attest(ctx context.Context, owner v1alpha1.AllocationOwner, a n
 	if slices.Contains(held, a) {
 		return nil
 	}
-	ok, err := l.claim(ctx, owner, a, RefuseOrphans)
-	if err != nil || ok {
-		return err
-	}
-	cur, err := l.Get(ctx, a)
+	did, cur, err := l.claim(ctx, owner, a, RefuseOrphans)
 	switch {
 	case err != nil:
 		return err
-	case cur == nil:
-		return fmt.Errorf("%s %s: it was released while being recorded, try again", errCreate, a)
-	case cur.Spec.Owner.UID == owner.UID:
+	case did != heldElsewhere:
 		return nil
+	case cur == nil:
+		return fmt.Errorf("%s %s: %s", errCreate, a, errClaimRace)
 	}
 	o := cur.Spec.Owner
 	if o.Namespace != owner.Namespace || !cur.DeletionTimestamp.IsZero() {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/netip"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	commonv1alpha1 "github.com/provider-ipam/provider-ipam/apis/common/v1alpha1"
@@ -30,6 +32,10 @@ type ledgerEnv struct {
 	kube   client.Client
 	cache  cache.Cache
 	ledger *incluster.Ledger
+	// faulty is a second ledger on the same API server whose creates of
+	// the Allocations named in refused fail, as on a lost connection.
+	faulty  *incluster.Ledger
+	refused *sync.Map
 }
 
 func startLedger(t *testing.T) ledgerEnv {
@@ -39,7 +45,7 @@ func startLedger(t *testing.T) ledgerEnv {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = env.Stop() })
-	kube, err := client.New(env.Config, client.Options{Scheme: env.Scheme})
+	kube, err := client.NewWithWatch(env.Config, client.Options{Scheme: env.Scheme})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,16 +60,37 @@ func startLedger(t *testing.T) ledgerEnv {
 		t.Fatal(err)
 	}
 	go func() { _ = ca.Start(ctx) }()
+	refused := &sync.Map{}
+	faultyCache, err := cache.New(env.Config, cache.Options{Scheme: env.Scheme})
+	if err != nil {
+		t.Fatal(err)
+	}
+	faulty, err := incluster.New(ctx, interceptor.NewClient(kube, interceptor.Funcs{
+		Create: func(ctx context.Context, c client.WithWatch, o client.Object, opts ...client.CreateOption) error {
+			if _, ok := refused.Load(o.GetName()); ok {
+				return errors.New("connection reset by peer")
+			}
+			return c.Create(ctx, o, opts...)
+		},
+	}), kube, faultyCache)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = faultyCache.Start(ctx) }()
 	if err := testenv.AllowTestAddressSpaces(ctx, kube); err != nil {
 		t.Fatal(err)
 	}
 	// The ledger reads the policy from its cache: a test that reserves at
 	// once must not race the informer that delivers it.
-	testenv.Eventually(t, 30*time.Second, "the address-space policy in the ledger's cache", func(ctx context.Context) (bool, error) {
-		err := ca.Get(ctx, client.ObjectKey{Name: v1alpha1.DefaultProviderConfig}, &v1alpha1.ClusterProviderConfig{})
-		return err == nil, client.IgnoreNotFound(err)
+	testenv.Eventually(t, 30*time.Second, "the address-space policy in the ledgers' caches", func(ctx context.Context) (bool, error) {
+		for _, c := range []cache.Cache{ca, faultyCache} {
+			if err := c.Get(ctx, client.ObjectKey{Name: v1alpha1.DefaultProviderConfig}, &v1alpha1.ClusterProviderConfig{}); err != nil {
+				return false, client.IgnoreNotFound(err)
+			}
+		}
+		return true, nil
 	})
-	return ledgerEnv{kube: kube, cache: ca, ledger: l}
+	return ledgerEnv{kube: kube, cache: ca, ledger: l, faulty: faulty, refused: refused}
 }
 
 func (e ledgerEnv) allocation(t *testing.T, a string) *v1alpha1.Allocation {

@@ -34,6 +34,7 @@ const (
 	errAdopt       = "cannot adopt orphaned Allocation"
 	errGetOwner    = "cannot check whether the holder still exists"
 	errChanging    = "it kept changing while being released, try again"
+	errClaimRace   = "it was released or taken while being claimed, try again"
 )
 
 // indexOwnerUID indexes the Allocation cache by holder UID.
@@ -306,24 +307,24 @@ func (l *Ledger) Hold(ctx context.Context, owner v1alpha1.AllocationOwner, addrs
 			return err
 		}
 	}
-	var created []netip.Addr
+	// A failure releases only what this call created: what owner held, or
+	// adopted, it keeps.
+	var made []netip.Addr
 	for _, a := range addrs {
-		ok, err := l.claim(ctx, owner, a, orphans)
-		if err == nil && !ok {
-			al, gerr := l.Get(ctx, a)
-			switch {
-			case gerr != nil:
-				err = gerr
-			case al != nil:
-				err = &ConflictError{Address: a, Holder: al.Spec.Owner, Requester: owner.Namespace}
-			default:
-				err = fmt.Errorf("%s %s: it was released while being claimed, try again", errCreate, a)
+		did, cur, err := l.claim(ctx, owner, a, orphans)
+		if err == nil && did == heldElsewhere {
+			if cur != nil {
+				err = &ConflictError{Address: a, Holder: cur.Spec.Owner, Requester: owner.Namespace}
+			} else {
+				err = fmt.Errorf("%s %s: %s", errCreate, a, errClaimRace)
 			}
 		}
 		if err != nil {
-			return errors.Join(err, l.release(ctx, types.UID(owner.UID), created))
+			return errors.Join(err, l.release(ctx, types.UID(owner.UID), made))
 		}
-		created = append(created, a)
+		if did == created {
+			made = append(made, a)
+		}
 	}
 	return nil
 }
@@ -418,25 +419,31 @@ func (l *Ledger) Reserve(ctx context.Context, owner v1alpha1.AllocationOwner, sp
 			return nil, err
 		}
 	}
-	var created []netip.Addr
-	for len(have)+len(created) < n {
-		need := n - len(have) - len(created)
+	// A failure releases only what this call created. An address the
+	// cache did not show owner holding yet counts as held, and is kept.
+	var made []netip.Addr
+	for len(have)+len(made) < n {
+		need := n - len(have) - len(made)
 		cands, err := l.pick(space, need)
 		if err != nil {
-			return nil, errors.Join(err, l.release(ctx, types.UID(owner.UID), created))
+			return nil, errors.Join(err, l.release(ctx, types.UID(owner.UID), made))
 		}
 		for i, a := range cands {
-			ok, err := l.claim(ctx, owner, a, RefuseOrphans)
+			did, _, err := l.claim(ctx, owner, a, RefuseOrphans)
 			if err != nil {
 				l.unmark(cands[i:]...)
-				return nil, errors.Join(err, l.release(ctx, types.UID(owner.UID), created))
+				return nil, errors.Join(err, l.release(ctx, types.UID(owner.UID), made))
 			}
-			if ok {
-				created = append(created, a)
+			switch did {
+			case created:
+				made = append(made, a)
+			case alreadyHeld:
+				have = append(have, a)
+			case heldElsewhere, adopted:
 			}
 		}
 	}
-	out := append(have, created...)
+	out := append(have, made...)
 	slices.SortFunc(out, netip.Addr.Compare)
 	return out, nil
 }
@@ -507,51 +514,68 @@ func (l *Ledger) unmark(addrs ...netip.Addr) {
 	}
 }
 
-// claim creates the Allocation of a for owner. It reports true if owner now
-// holds a (created, already held by owner, or adopted) and false if a is
-// held by someone else.
-func (l *Ledger) claim(ctx context.Context, owner v1alpha1.AllocationOwner, a netip.Addr, orphans Orphans) (bool, error) {
+// A claimed says what claim did with an address.
+type claimed int
+
+const (
+	// heldElsewhere: someone else holds the address, or it changed under
+	// claim; nothing was written.
+	heldElsewhere claimed = iota
+	// created: claim created the Allocation, so a rollback deletes it.
+	created
+	// alreadyHeld: the owner held it before, so a rollback keeps it.
+	alreadyHeld
+	// adopted: the owner took over a kept address of its namespace; a
+	// rollback keeps it, or the address kept on purpose would be freed.
+	adopted
+)
+
+// claim creates the Allocation of a for owner, or adopts it with
+// AdoptOrphans. With heldElsewhere it also returns the Allocation it read
+// (nil if a was released or changed meanwhile), so that the caller can say
+// who holds a, or take it over, without reading it again.
+func (l *Ledger) claim(ctx context.Context, owner v1alpha1.AllocationOwner, a netip.Addr, orphans Orphans) (claimed, *v1alpha1.Allocation, error) {
 	al := &v1alpha1.Allocation{
 		ObjectMeta: metav1.ObjectMeta{Name: NameFor(a), Labels: map[string]string{v1alpha1.LabelOwnerUID: owner.UID}},
 		Spec:       v1alpha1.AllocationSpec{Address: a.String(), Owner: owner},
 	}
 	err := l.client.Create(ctx, al)
 	if err == nil {
-		return true, nil
+		return created, nil, nil
 	}
 	if !kerrors.IsAlreadyExists(err) {
-		return false, fmt.Errorf("%s %s: %w", errCreate, a, err)
+		return heldElsewhere, nil, fmt.Errorf("%s %s: %w", errCreate, a, err)
 	}
 	cur := &v1alpha1.Allocation{}
 	if err := l.reader.Get(ctx, types.NamespacedName{Name: al.Name}, cur); err != nil {
 		if kerrors.IsNotFound(err) {
-			return false, nil // Released in between: the next pick may find it.
+			return heldElsewhere, nil, nil // Released in between: the next pick may find it.
 		}
-		return false, fmt.Errorf("%s %s: %w", errGet, a, err)
+		return heldElsewhere, nil, fmt.Errorf("%s %s: %w", errGet, a, err)
 	}
 	if cur.Spec.Owner.UID == owner.UID {
-		return true, nil
+		return alreadyHeld, nil, nil
 	}
 	if orphans != AdoptOrphans {
-		return false, nil
+		return heldElsewhere, cur, nil
 	}
 	gone, err := l.holderGone(ctx, cur.Spec.Owner)
 	if err != nil || !gone {
-		return false, err
+		return heldElsewhere, cur, err
 	}
 	if cur.Spec.Owner.Namespace != owner.Namespace {
-		return false, adoptionRefused(a, owner.Namespace)
+		return heldElsewhere, cur, adoptionRefused(a, owner.Namespace)
 	}
 	// The resourceVersion in cur makes this fail if anyone else adopted it.
 	cur.Spec.Owner = owner
 	cur.Labels = map[string]string{v1alpha1.LabelOwnerUID: owner.UID}
 	if err := l.client.Update(ctx, cur); err != nil {
 		if kerrors.IsConflict(err) {
-			return false, nil
+			return heldElsewhere, nil, nil
 		}
-		return false, fmt.Errorf("%s %s: %w", errAdopt, a, err)
+		return heldElsewhere, nil, fmt.Errorf("%s %s: %w", errAdopt, a, err)
 	}
-	return true, nil
+	return adopted, nil, nil
 }
 
 // adoptionRefused says a kept address belongs to another namespace. It

@@ -184,6 +184,25 @@ func TestLedger(t *testing.T) {
 				t.Errorf("Allocation owner %+v, labels %v: want adopted by r4", al.Spec.Owner, al.Labels)
 			}
 		}},
+		{"HoldRollsBackOnlyWhatItCreated", func(t *testing.T, space addressing.Space, net string) {
+			// r7 holds .2, a kept address of its namespace waits at .3,
+			// and the create of .5 fails after that of .4 succeeded.
+			if err := e.ledger.Hold(ctx, owner("r7"), addrs(net+"2"), incluster.RefuseOrphans); err != nil {
+				t.Fatal(err)
+			}
+			e.hold(t, "ledger", "kept", net+"3")
+			e.refused.Store(incluster.NameFor(netip.MustParseAddr(net+"5")), true)
+			testenv.Eventually(t, 30*time.Second, "the faulty ledger's cache sees .2 and .3", func(ctx context.Context) (bool, error) {
+				got, err := e.faulty.Held(ctx, types.UID("r7"), nil)
+				return len(got) == 1 && e.faulty.HeldIn(space) == 2, err
+			})
+			if err := e.faulty.Hold(ctx, owner("r7"), addrs(net+"2", net+"3", net+"4", net+"5"), incluster.AdoptOrphans); err == nil {
+				t.Fatal("Hold succeeded although a create failed")
+			}
+			if diff := cmp.Diff([]string{net + "2", net + "3"}, e.held(t, "r7")); diff != "" {
+				t.Errorf("held after the rollback (-want +got):\n%s", diff)
+			}
+		}},
 		{"ShrinkKeepsAddressesInUse", func(t *testing.T, space addressing.Space, net string) {
 			got, err := e.ledger.Reserve(ctx, owner("r5"), space, 3, nil)
 			if err != nil {
