@@ -308,7 +308,9 @@ func (e *external) Create(ctx context.Context, mg resource.Managed) (managed.Ext
 		// made an object too: settle on one now.
 		kept, err := e.client.Dedupe(ctx, req.Kind, req.IPv6(), string(cr.GetUID()))
 		if err != nil {
-			meta.SetExternalName(cr, obj.Ref)
+			// The reference is not recorded: an Observe that finds one
+			// looks no further, and the duplicate would stay on the grid.
+			// Without it the next Observe searches by UID and settles.
 			return managed.ExternalCreation{}, fmt.Errorf("%s: %w", errDedupe, err)
 		}
 		if kept != nil {

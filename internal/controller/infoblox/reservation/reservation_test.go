@@ -249,10 +249,16 @@ func TestConcurrent(t *testing.T) {
 // The grid makes the fixed address but the answer never arrives, twice:
 // the client's retry of the POST makes a second one, and both answers are
 // lost. The Reservation must end with exactly one: found by its UID right
-// away, or, when that search fails too, by the next Observe.
+// away, or, when that search fails too, by the next Observe. When only the
+// first answer is lost the retry's answer names the second object, and a
+// search for duplicates that fails then leaves the next Observe to settle.
 func TestLostResponse(t *testing.T) {
 	cases := map[string][]wapisim.Fault{
 		"RecoveredByCreate": {{Kind: wapisim.FaultLoseResponse, Method: "POST", Object: "fixedaddress", Count: 2}},
+		"DuplicateRemovedAfterAFailedSearch": {
+			{Kind: wapisim.FaultLoseResponse, Method: "POST", Object: "fixedaddress", Count: 1},
+			{Kind: wapisim.FaultStatus, Status: 503, Method: "GET", Object: "fixedaddress", Count: 2},
+		},
 		"RecoveredByObserve": {
 			{Kind: wapisim.FaultLoseResponse, Method: "POST", Object: "fixedaddress", Count: 2},
 			{Kind: wapisim.FaultStatus, Status: 503, Method: "GET", Object: "fixedaddress", Count: 2},
