@@ -47,10 +47,13 @@ func TestValidation(t *testing.T) {
 		p    v1alpha1.ReservationParameters
 		want string
 	}{
-		"GatewayNetwork":           {v1alpha1.ReservationParameters{Network: "192.0.2.0/28", Gateway: "192.0.2.0"}, "spec.forProvider.gateway: Invalid value: 192.0.2.0 is the network address of 192.0.2.0/28, not a host address"},
-		"GatewayBroadcast":         {v1alpha1.ReservationParameters{Network: "192.0.2.0/28", Gateway: "192.0.2.15"}, "192.0.2.15 is the broadcast address of 192.0.2.0/28, not a host address"},
-		"GatewayBroadcastOfPrefix": {v1alpha1.ReservationParameters{Address: "192.0.2.10", Prefix: 24, Gateway: "192.0.2.255"}, "192.0.2.255 is the broadcast address of its /24 network, not a host address"},
-		"BadNetworkWithGateway":    {v1alpha1.ReservationParameters{Network: "192.0.2.0/33", Gateway: "192.0.2.1"}, "must be a CIDR without host bits"},
+		"GatewayNetwork":              {v1alpha1.ReservationParameters{Network: "192.0.2.0/28", Gateway: "192.0.2.0"}, "spec.forProvider.gateway: Invalid value: 192.0.2.0 is the network address of 192.0.2.0/28, not a host address"},
+		"GatewayBroadcast":            {v1alpha1.ReservationParameters{Network: "192.0.2.0/28", Gateway: "192.0.2.15"}, "192.0.2.15 is the broadcast address of 192.0.2.0/28, not a host address"},
+		"GatewayBroadcastOfPrefix":    {v1alpha1.ReservationParameters{Address: "192.0.2.10", Prefix: 24, Gateway: "192.0.2.255"}, "192.0.2.255 is the broadcast address of its /24 network, not a host address"},
+		"BadNetworkWithGateway":       {v1alpha1.ReservationParameters{Network: "192.0.2.0/33", Gateway: "192.0.2.1"}, "must be a CIDR without host bits"},
+		"GatewayOtherFamily":          {v1alpha1.ReservationParameters{Network: "192.0.2.0/24", Gateway: "2001:db8::1"}, "spec.forProvider.gateway: Invalid value: gateway is not of the same IP family as the network or address"},
+		"GatewayOtherFamilyOfAddress": {v1alpha1.ReservationParameters{Address: "2001:db8:1::5", Gateway: "192.0.2.1"}, "gateway is not of the same IP family as the network or address"},
+		"GatewayOutsideNetwork":       {v1alpha1.ReservationParameters{Network: "192.0.2.0/28", Gateway: "198.51.100.1"}, "spec.forProvider.gateway: Invalid value: gateway is outside the network"},
 	}
 	for name, tc := range gateways {
 		t.Run(name, func(t *testing.T) {
@@ -59,6 +62,9 @@ func TestValidation(t *testing.T) {
 				t.Fatalf("got %v, want only %q", err, tc.want)
 			}
 		})
+	}
+	if err := kube.Create(ctx, reservation(ns, "gateway-wider", v1alpha1.ReservationParameters{Network: "192.0.2.0/28", Prefix: 24, Gateway: "192.0.2.254"}), client.DryRunAll); err != nil {
+		t.Errorf("a gateway of a wider network, with its prefix: %v", err)
 	}
 	if err := kube.Create(ctx, reservation(ns, "gateway-host", v1alpha1.ReservationParameters{Network: "192.0.2.0/28", Gateway: "192.0.2.14"}), client.DryRunAll); err != nil {
 		t.Errorf("a host gateway: %v", err)
