@@ -12,11 +12,13 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
+	"unicode"
 
 	ibclient "github.com/infobloxopen/infoblox-go-client/v2"
 
@@ -282,10 +284,12 @@ type Object struct {
 	Kind    Kind
 	Address string
 	// Network (CIDR) the object lies in, when WAPI says (fixed addresses).
-	Network  string
-	MAC      string
-	HostName string
-	EAs      ibclient.EA
+	Network string
+	// NetworkView is the view the object lies in, when WAPI says.
+	NetworkView string
+	MAC         string
+	HostName    string
+	EAs         ibclient.EA
 	// Suspect is set by Reserve when a create attempt failed before the
 	// one that succeeded: it may have made an object too (see Dedupe).
 	Suspect bool
@@ -505,26 +509,62 @@ func AddressFromRef(ref string) (string, error) {
 	return a.String(), nil
 }
 
-// KindOfRef returns the kind of object a reference names.
-func KindOfRef(ref string) (Kind, bool) {
-	switch {
-	case strings.HasPrefix(ref, "fixedaddress/"), strings.HasPrefix(ref, "ipv6fixedaddress/"):
-		return KindFixedAddress, true
-	case strings.HasPrefix(ref, "record:host/"):
-		return KindHostRecord, true
+// refData is the object key part of a WAPI reference: base64 of NIOS's
+// internal key.
+var refData = regexp.MustCompile(`^[A-Za-z0-9+=_-]+$`)
+
+// KindOfRef returns the kind of object a reference names, or an error
+// saying what is wrong with it. A reference is "objtype/refdata" with an
+// optional ":name/view" (informational, percent-escaped). It is appended
+// to the WAPI URL, so anything that could make it name another path or add
+// a query (a "/", "..", "?" or "#" where a reference has none, escaped or
+// not) is refused: an external name is written by whoever may edit the
+// Reservation, and the grid's credentials are not theirs to aim.
+func KindOfRef(ref string) (Kind, error) {
+	typ, rest, _ := strings.Cut(ref, "/")
+	var kind Kind
+	switch typ {
+	case "fixedaddress", "ipv6fixedaddress":
+		kind = KindFixedAddress
+	case "record:host":
+		kind = KindHostRecord
+	default:
+		return "", fmt.Errorf("%q is not a fixed address or host record reference", ref)
 	}
-	return "", false
+	data, name, named := strings.Cut(rest, ":")
+	if !refData.MatchString(data) {
+		return "", fmt.Errorf("%q has no valid object key after %q", ref, typ+"/")
+	}
+	if !named {
+		return kind, nil
+	}
+	parts := strings.Split(name, "/")
+	if len(parts) > 2 {
+		return "", fmt.Errorf("%q has more than a name and a view after the object key", ref)
+	}
+	for _, p := range parts {
+		if strings.ContainsAny(p, "?#\\") {
+			return "", fmt.Errorf("%q holds a character a reference has no use for (?, # or \\)", ref)
+		}
+		u, err := url.PathUnescape(p)
+		if err != nil {
+			return "", fmt.Errorf("%q is not properly escaped", ref)
+		}
+		if u == "." || u == ".." || strings.ContainsAny(u, "/?#\\") || strings.IndexFunc(u, unicode.IsControl) >= 0 {
+			return "", fmt.Errorf("%q names a path, not an object", ref)
+		}
+	}
+	return kind, nil
 }
 
 // Get reads the object ref names; nil (and no error) when it does not
 // exist. One round trip.
 func (c *Client) Get(ctx context.Context, ref string) (*Object, error) {
-	kind, ok := KindOfRef(ref)
-	if !ok {
-		return nil, &Error{Reason: ReasonInvalid, Text: "not a fixed address or host record reference: " + ref}
+	kind, err := KindOfRef(ref)
+	if err != nil {
+		return nil, &Error{Reason: ReasonInvalid, Text: err.Error()}
 	}
 	conn := c.connector(ctx)
-	var err error
 	var o *Object
 	// No query parameters: a 404 is final, neither retried nor re-asked.
 	switch kind {
@@ -570,7 +610,7 @@ func isClientNotFound(err error) bool {
 }
 
 func fixedObject(fa *ibclient.FixedAddress) *Object {
-	o := &Object{Ref: fa.Ref, Kind: KindFixedAddress, Address: fa.IPv4Address, Network: fa.Cidr, EAs: fa.Ea}
+	o := &Object{Ref: fa.Ref, Kind: KindFixedAddress, Address: fa.IPv4Address, Network: fa.Cidr, NetworkView: fa.NetviewName, EAs: fa.Ea}
 	if o.Address == "" {
 		o.Address = fa.IPv6Address
 		o.MAC = fa.Duid
@@ -581,7 +621,7 @@ func fixedObject(fa *ibclient.FixedAddress) *Object {
 }
 
 func hostObject(h *ibclient.HostRecord) *Object {
-	o := &Object{Ref: h.Ref, Kind: KindHostRecord, EAs: h.Ea}
+	o := &Object{Ref: h.Ref, Kind: KindHostRecord, NetworkView: h.NetworkView, EAs: h.Ea}
 	if h.Name != nil {
 		o.HostName = *h.Name
 	}
@@ -658,8 +698,8 @@ func (t *tags) ObjectType() string { return t.objectType }
 // keeping the others (an attribute of the same name takes ea's value). One
 // round trip.
 func (c *Client) Tag(ctx context.Context, ref string, ea ibclient.EA) error {
-	if _, ok := KindOfRef(ref); !ok {
-		return &Error{Reason: ReasonInvalid, Text: "not a fixed address or host record reference: " + ref}
+	if _, err := KindOfRef(ref); err != nil {
+		return &Error{Reason: ReasonInvalid, Text: err.Error()}
 	}
 	typ, _, _ := strings.Cut(ref, "/")
 	_, err := c.connector(ctx).UpdateObject(&tags{objectType: typ, Add: ea}, ref)
@@ -669,6 +709,9 @@ func (c *Client) Tag(ctx context.Context, ref string, ea ibclient.EA) error {
 // Delete deletes the object ref names. One that does not exist is already
 // deleted.
 func (c *Client) Delete(ctx context.Context, ref string) error {
+	if _, err := KindOfRef(ref); err != nil {
+		return &Error{Reason: ReasonInvalid, Text: err.Error()}
+	}
 	if _, err := c.connector(ctx).DeleteObject(ref); err != nil && !IsNotFound(err) && !isClientNotFound(err) {
 		return err
 	}

@@ -359,6 +359,69 @@ func TestAddressFromRef(t *testing.T) {
 	}
 }
 
+// An external name is tenant input appended to the WAPI URL: only the
+// shape of a fixed address or host record reference passes.
+func TestKindOfRef(t *testing.T) {
+	cases := map[string]struct {
+		ref  string
+		want Kind
+		err  bool
+	}{
+		"FixedAddress":            {ref: "fixedaddress/ZG5zLmZpeGVkX2FkZHJlc3MkMTkyLjAuMi4xMC4wLi4:192.0.2.10/default", want: KindFixedAddress},
+		"IPv6FixedAddress":        {ref: "ipv6fixedaddress/ZG5z:2001%3Adb8%3A%3A5/default", want: KindFixedAddress},
+		"HostRecord":              {ref: "record:host/ZG5zLmhvc3Q:node1.example.com/default", want: KindHostRecord},
+		"HostRecordInEscapedView": {ref: "record:host/ZG5z:node1/my%20view", want: KindHostRecord},
+		"KeyOnly":                 {ref: "fixedaddress/ZG5zLmZpeGVk", want: KindFixedAddress},
+		"OtherObjectType":         {ref: "network/ZG5zLm5ldHdvcms:192.0.2.0%2F24/default", err: true},
+		"GridObject":              {ref: "grid/b25lLmNsdXN0ZXIkMA:Infoblox", err: true},
+		"NoKey":                   {ref: "fixedaddress/", err: true},
+		"NoSlash":                 {ref: "fixedaddress", err: true},
+		"DotDotAsKey":             {ref: "fixedaddress/../network/ZG5z", err: true},
+		"DotDotAsView":            {ref: "fixedaddress/ZG5z:x/..", err: true},
+		"EscapedDotDot":           {ref: "fixedaddress/ZG5z:x/%2E%2E", err: true},
+		"ExtraSegments":           {ref: "fixedaddress/ZG5z:x/default/../../grid", err: true},
+		"EscapedSlash":            {ref: "fixedaddress/ZG5z:x%2F..%2F..%2Fgrid/default", err: true},
+		"Query":                   {ref: "fixedaddress/ZG5z:x/default?_function=restartservices", err: true},
+		"EscapedQuery":            {ref: "fixedaddress/ZG5z:x/default%3F_return_fields=extattrs", err: true},
+		"Fragment":                {ref: "fixedaddress/ZG5z:x/default#top", err: true},
+		"Backslash":               {ref: "fixedaddress/ZG5z:x\\..\\grid/default", err: true},
+		"ControlCharacter":        {ref: "fixedaddress/ZG5z:x%0Ay/default", err: true},
+		"BadEscape":               {ref: "fixedaddress/ZG5z:x%zz/default", err: true},
+		"SpaceInKey":              {ref: "fixedaddress/ZG5z ZG5z", err: true},
+		"Empty":                   {ref: "", err: true},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			got, err := KindOfRef(tc.ref)
+			if (err != nil) != tc.err || got != tc.want {
+				t.Fatalf("KindOfRef(%q) = %q, %v", tc.ref, got, err)
+			}
+		})
+	}
+}
+
+// A reference refused by KindOfRef never reaches the grid, whatever is
+// asked of it.
+func TestHostileRefsNeverSent(t *testing.T) {
+	srv := newSim(t)
+	c := newTestClient(t, srv)
+	ctx := context.Background()
+	ref := "fixedaddress/../network/ZG5z"
+	before := srv.RequestCount("", "")
+	if _, err := c.Get(ctx, ref); ReasonOf(err) != ReasonInvalid {
+		t.Errorf("Get(%q): %v, want an %s error", ref, err, ReasonInvalid)
+	}
+	if err := c.Delete(ctx, ref); ReasonOf(err) != ReasonInvalid {
+		t.Errorf("Delete(%q): %v, want an %s error", ref, err, ReasonInvalid)
+	}
+	if err := c.Tag(ctx, ref, EAs("u", "ns", "n", "", "")); ReasonOf(err) != ReasonInvalid {
+		t.Errorf("Tag(%q): %v, want an %s error", ref, err, ReasonInvalid)
+	}
+	if n := srv.RequestCount("", "") - before; n != 0 {
+		t.Errorf("%d requests reached the grid", n)
+	}
+}
+
 func TestClassify(t *testing.T) {
 	cases := map[string]struct {
 		status int

@@ -42,7 +42,7 @@ const (
 	errDelete         = "cannot release the address in Infoblox"
 	errGateway        = "cannot read the network's gateway from Infoblox"
 	errForeign        = "the object named by the external name belongs to another Reservation"
-	errExternalName   = "the external name is not a fixed address or host record reference"
+	errExternalName   = "the external name is not a valid fixed address or host record reference"
 	errMismatch       = "the object named by the external name does not match spec.forProvider"
 	errAttest         = "cannot record the address in the ledger"
 	errLetGo          = "cannot let the address go in the ledger"
@@ -203,14 +203,33 @@ func (e *external) Observe(ctx context.Context, mg resource.Managed) (managed.Ex
 		err      error
 	)
 	if ref := meta.GetExternalName(cr); ref != "" {
-		if _, ok := infoblox.KindOfRef(ref); !ok {
-			return managed.ExternalObservation{}, fmt.Errorf("%s: %q", errExternalName, ref)
+		k, err := infoblox.KindOfRef(ref)
+		if err != nil {
+			if meta.WasDeleted(cr) {
+				// Nothing was ever read through it: let it go.
+				return managed.ExternalObservation{ResourceExists: false}, nil
+			}
+			return managed.ExternalObservation{}, fmt.Errorf("%s: %w", errExternalName, err)
+		}
+		if k != kind(cr) {
+			if meta.WasDeleted(cr) {
+				return managed.ExternalObservation{ResourceExists: false}, nil
+			}
+			return managed.ExternalObservation{}, fmt.Errorf("%s: it names a %s, spec.forProvider.recordType asks for a %s", errMismatch, k, kind(cr))
 		}
 		if obj, err = e.client.Get(ctx, ref); err != nil {
 			return managed.ExternalObservation{}, fmt.Errorf("%s: %w", errObserve, err)
 		}
 		if obj == nil {
 			return managed.ExternalObservation{ResourceExists: false}, nil
+		}
+		if v := obj.NetworkView; v != "" && v != e.client.NetworkView() {
+			// Another view is another address space (often another
+			// site or tenant): its objects are not the ProviderConfig's.
+			if meta.WasDeleted(cr) {
+				return managed.ExternalObservation{ResourceExists: false}, nil
+			}
+			return managed.ExternalObservation{}, fmt.Errorf("%s: it is in network view %q, the ProviderConfig's is %q", errMismatch, v, e.client.NetworkView())
 		}
 		if !observeOnly(cr) {
 			if err := owned(cr, obj); err != nil {

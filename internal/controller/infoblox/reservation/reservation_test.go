@@ -391,11 +391,15 @@ func TestOtherNamespaceProviderConfig(t *testing.T) {
 	}
 }
 
-func newClient(t *testing.T, srv *wapisim.Server) *ibclient.Client {
+func newClient(t *testing.T, srv *wapisim.Server, mod ...func(*ibclient.Config)) *ibclient.Client {
 	t.Helper()
 	var port int
 	fmt.Sscan(srv.Port(), &port) //nolint:errcheck // The emulator's port is a number.
-	c, err := ibclient.New(ibclient.Config{Host: srv.Host(), Port: port, Username: wapiUser, Password: wapiPassword, CABundle: srv.CACertPEM()})
+	cfg := ibclient.Config{Host: srv.Host(), Port: port, Username: wapiUser, Password: wapiPassword, CABundle: srv.CACertPEM()}
+	for _, m := range mod {
+		m(&cfg)
+	}
+	c, err := ibclient.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
