@@ -54,7 +54,7 @@ func (l *Ledger) Attest(ctx context.Context, owner v1alpha1.AllocationOwner, a n
 	}
 	// Something changes: ask the API server, as the cache may not show yet
 	// what an Attest moments ago recorded, which would then stay held.
-	if held, err = l.heldNow(ctx, types.UID(owner.UID)); err != nil {
+	if held, err = l.HeldNow(ctx, types.UID(owner.UID)); err != nil {
 		return err
 	}
 	// The grid object changed (another was imported): what the old one
@@ -107,8 +107,10 @@ func (l *Ledger) Attest(ctx context.Context, owner v1alpha1.AllocationOwner, a n
 	return nil
 }
 
-// heldNow lists the addresses the API server says uid holds.
-func (l *Ledger) heldNow(ctx context.Context, uid types.UID) ([]netip.Addr, error) {
+// HeldNow lists the addresses the API server says uid holds, those on
+// their way out (in use by a machine) included: one request, for when the
+// cache may lag behind a change that matters.
+func (l *Ledger) HeldNow(ctx context.Context, uid types.UID) ([]netip.Addr, error) {
 	list := &v1alpha1.AllocationList{}
 	if err := l.reader.List(ctx, list, client.MatchingLabels{v1alpha1.LabelOwnerUID: string(uid)}); err != nil {
 		return nil, fmt.Errorf("%s: %w", errListHeld, err)

@@ -3,14 +3,13 @@ package backing
 import (
 	"context"
 	"fmt"
-	"net/netip"
 	"slices"
 	"strings"
 
 	kerrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
@@ -196,31 +195,21 @@ func (f Finalizers) set(ctx context.Context, apiVersion, kind, ns, name string, 
 	return st, err
 }
 
-// Addresses reads the addresses a reservation r in namespace ns holds, from
-// its status.atProvider (addresses, or address): none if it is gone.
-func (f Finalizers) Addresses(ctx context.Context, ns string, r v1alpha1.ReservationRef) ([]netip.Addr, error) {
+// Holder reads the UID of the reservation r in namespace ns, under which
+// the ledger records what it holds: "" if it is gone.
+func (f Finalizers) Holder(ctx context.Context, ns string, r v1alpha1.ReservationRef) (types.UID, error) {
 	if !IsReservation(r) {
-		return nil, nil
+		return "", nil
 	}
-	u := &unstructured.Unstructured{}
-	u.SetGroupVersionKind(schema.FromAPIVersionAndKind(r.APIVersion, r.Kind))
-	if err := f.Reader.Get(ctx, client.ObjectKey{Namespace: ns, Name: r.Name}, u); err != nil {
+	m := &metav1.PartialObjectMetadata{}
+	m.SetGroupVersionKind(schema.FromAPIVersionAndKind(r.APIVersion, r.Kind))
+	if err := f.Reader.Get(ctx, client.ObjectKey{Namespace: ns, Name: r.Name}, m); err != nil {
 		if kerrors.IsNotFound(err) {
-			return nil, nil
+			return "", nil
 		}
-		return nil, fmt.Errorf(errGetRef+": %w", r.Kind, ns, r.Name, err)
+		return "", fmt.Errorf(errGetRef+": %w", r.Kind, ns, r.Name, err)
 	}
-	raw, _, _ := unstructured.NestedStringSlice(u.Object, "status", "atProvider", "addresses")
-	if a, ok, _ := unstructured.NestedString(u.Object, "status", "atProvider", "address"); ok && a != "" {
-		raw = append(raw, a)
-	}
-	var out []netip.Addr
-	for _, s := range raw {
-		if a, err := netip.ParseAddr(s); err == nil {
-			out = append(out, a)
-		}
-	}
-	return out, nil
+	return m.GetUID(), nil
 }
 
 // patchInUse adds (on) or removes the in-use finalizer of o with a merge

@@ -394,6 +394,8 @@ func (r *Reconciler) cooling(p *v1alpha1.IPPool) []netip.Addr {
 // from p's spec (a cluster scaled down), except those holding an address
 // one of p's IPAddresses still has: a machine created from a pool read just
 // before the drop. Those are returned, and kept until that machine goes.
+// What a reservation holds is what the ledger records for it, not its
+// status, which anyone who may edit it can write.
 func (r *Reconciler) unprotectDropped(ctx context.Context, p *v1alpha1.IPPool) ([]v1alpha1.ReservationRef, error) {
 	dropped := backing.Dropped(p, p.Status.ProtectedRefs)
 	if len(dropped) == 0 {
@@ -405,9 +407,15 @@ func (r *Reconciler) unprotectDropped(ctx context.Context, p *v1alpha1.IPPool) (
 	}
 	var kept, gone []v1alpha1.ReservationRef
 	for _, ref := range dropped {
-		held, err := r.fin.Addresses(ctx, p.Namespace, ref)
+		uid, err := r.fin.Holder(ctx, p.Namespace, ref)
 		if err != nil {
 			return nil, err
+		}
+		var held []netip.Addr
+		if uid != "" {
+			if held, err = r.ledger.HeldNow(ctx, uid); err != nil {
+				return nil, err
+			}
 		}
 		if slices.ContainsFunc(held, func(a netip.Addr) bool { return slices.Contains(live, a) }) {
 			kept = append(kept, ref)
