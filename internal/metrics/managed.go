@@ -1,6 +1,7 @@
 package metrics
 
 import (
+	"context"
 	"fmt"
 
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -24,4 +25,30 @@ func ManagedOptions(mgr ctrl.Manager, o controller.Options, list resource.Manage
 		return nil, fmt.Errorf("cannot add the managed-resource state metrics: %w", err)
 	}
 	return []managed.ReconcilerOption{managed.WithMetricRecorder(mo.MRMetrics)}, nil
+}
+
+// ForgettingFinalizer removes a Reservation's series of backend once next
+// has removed its finalizer. The managed reconciler removes the finalizer
+// of a Reservation whose management policies keep what it holds (orphan,
+// observe-only) without observing it again, so a series forgotten only on
+// Observe would outlive the Reservation.
+func ForgettingFinalizer(backend string, next resource.Finalizer) resource.Finalizer {
+	return forgettingFinalizer{backend: backend, next: next}
+}
+
+type forgettingFinalizer struct {
+	backend string
+	next    resource.Finalizer
+}
+
+func (f forgettingFinalizer) AddFinalizer(ctx context.Context, o resource.Object) error {
+	return f.next.AddFinalizer(ctx, o)
+}
+
+func (f forgettingFinalizer) RemoveFinalizer(ctx context.Context, o resource.Object) error {
+	if err := f.next.RemoveFinalizer(ctx, o); err != nil {
+		return err
+	}
+	ForgetReservation(f.backend, o.GetNamespace(), o.GetName())
+	return nil
 }

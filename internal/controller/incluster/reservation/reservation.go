@@ -74,6 +74,7 @@ func Setup(mgr ctrl.Manager, o controller.Options, l *incluster.Ledger) error {
 		// never eventual consistency: the default 30s grace after creation
 		// only delayed the deletion of a young Reservation by a poll.
 		managed.WithCreationGracePeriod(0),
+		managed.WithFinalizer(metrics.ForgettingFinalizer("in-cluster", resource.NewAPIFinalizer(mgr.GetClient(), managed.FinalizerName))),
 	}
 	mo, err := metrics.ManagedOptions(mgr, o, &v1alpha1.ReservationList{})
 	if err != nil {
@@ -209,10 +210,6 @@ func (e *external) Observe(ctx context.Context, mg resource.Managed) (managed.Ex
 	// Shortfall and conflict say why the last create failed; this
 	// reconcile finds anew whether they hold (Create sets them again),
 	// so an error below is never read as an earlier exhaustion.
-	if meta.WasDeleted(cr) {
-		// Deleted or orphaned, it holds nothing of its own any more.
-		defer metrics.ForgetReservation("in-cluster", cr.GetNamespace(), cr.GetName())
-	}
 	cr.Status.AtProvider.Shortfall, cr.Status.AtProvider.Conflict = nil, nil
 	req, err := parse(cr)
 	if err != nil && !observeOnly(cr) {

@@ -3,6 +3,7 @@ package reservation_test
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net/netip"
 	"slices"
 	"strings"
@@ -17,6 +18,7 @@ import (
 	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	xpv1 "github.com/crossplane/crossplane-runtime/v2/apis/common/v1"
 	"github.com/crossplane/crossplane-runtime/v2/pkg/meta"
@@ -208,6 +210,11 @@ func TestDeleteReleasesAndOrphanKeeps(t *testing.T) {
 	}
 	delAddr := meta.GetExternalName(waitReady(t, ns, "deleted"))
 	orphanAddr := meta.GetExternalName(waitReady(t, ns, "orphaned"))
+	for _, name := range []string{"deleted", "orphaned"} {
+		testenv.Eventually(t, 30*time.Second, name+"'s held-addresses series", func(context.Context) (bool, error) {
+			return heldSeries(ns, name)
+		})
+	}
 
 	for _, r := range []*v1alpha1.Reservation{del, orphaned} {
 		if err := kube.Delete(ctx, r); err != nil {
@@ -219,6 +226,12 @@ func TestDeleteReleasesAndOrphanKeeps(t *testing.T) {
 		err := kube.List(ctx, l, client.InNamespace(ns))
 		return len(l.Items) == 0, err
 	})
+	// The orphan's finalizer goes without an Observe: its series goes too.
+	for _, name := range []string{"deleted", "orphaned"} {
+		if found, err := heldSeries(ns, name); err != nil || found {
+			t.Errorf("%s: a held-addresses series outlives the Reservation (%v)", name, err)
+		}
+	}
 	a := allocations(t, ns)
 	if _, held := a[delAddr]; held {
 		t.Errorf("%s still held after its reservation was deleted", delAddr)
@@ -715,4 +728,29 @@ func TestAllAddressesTurnsToCount(t *testing.T) {
 			cur.GetCondition(xpv1.TypeSynced).Status == "True", nil
 	})
 	markInUse(t, "10.15.0.6", false)
+}
+
+// heldSeries reports whether the provider's registry has a held-addresses
+// series for the in-cluster Reservation ns/name.
+func heldSeries(ns, name string) (bool, error) {
+	fams, err := ctrlmetrics.Registry.Gather()
+	if err != nil {
+		return false, err
+	}
+	want := map[string]string{"backend": "in-cluster", "namespace": ns, "name": name}
+	for _, f := range fams {
+		if f.GetName() != "provider_ipam_reservation_held_addresses" {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			got := map[string]string{}
+			for _, l := range m.GetLabel() {
+				got[l.GetName()] = l.GetValue()
+			}
+			if maps.Equal(got, want) {
+				return true, nil
+			}
+		}
+	}
+	return false, nil
 }

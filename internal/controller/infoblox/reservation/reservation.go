@@ -85,7 +85,7 @@ func Setup(mgr ctrl.Manager, o controller.Options, l *incluster.Ledger) error {
 		// and waiting would only delay deleting a new Reservation by 30s.
 		managed.WithCreationGracePeriod(0),
 		managed.WithCriticalAnnotationUpdater(&statusKeepingUpdater{next: managed.NewRetryingCriticalAnnotationUpdater(mgr.GetClient())}),
-		managed.WithFinalizer(&releasingFinalizer{next: resource.NewAPIFinalizer(mgr.GetClient(), managed.FinalizerName), ledger: l}),
+		managed.WithFinalizer(&releasingFinalizer{next: metrics.ForgettingFinalizer("infoblox", resource.NewAPIFinalizer(mgr.GetClient(), managed.FinalizerName)), ledger: l}),
 	}
 	mo, err := metrics.ManagedOptions(mgr, o, &v1alpha1.ReservationList{})
 	if err != nil {
@@ -464,11 +464,7 @@ func (f *releasingFinalizer) RemoveFinalizer(ctx context.Context, o resource.Obj
 	if err := f.ledger.ReleaseUnused(ctx, cr.GetUID(), recorded(cr)); err != nil {
 		return fmt.Errorf("%s: %w", errLetGo, err)
 	}
-	if err := f.next.RemoveFinalizer(ctx, o); err != nil {
-		return err
-	}
-	metrics.ForgetReservation("infoblox", cr.GetNamespace(), cr.GetName())
-	return nil
+	return f.next.RemoveFinalizer(ctx, o)
 }
 
 // statusKeepingUpdater records critical annotations like next, but keeps
