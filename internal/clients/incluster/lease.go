@@ -223,6 +223,28 @@ func (l *Ledger) Leases(pool types.UID) []Lease {
 	return out
 }
 
+// PoolsNamed returns the UIDs of the pools named name in ns the ledger
+// records leases of, other than current: pools deleted (their finalizer
+// removed by hand, perhaps) or replaced by a pool of the same name, whose
+// own sweep no longer runs.
+func (l *Ledger) PoolsNamed(ns, name string, current types.UID) []types.UID {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []types.UID
+	for uid, leases := range l.byPool {
+		if uid == current {
+			continue
+		}
+		for _, ls := range leases {
+			if ls.Namespace == ns && ls.Pool.Name == name {
+				out = append(out, uid)
+				break
+			}
+		}
+	}
+	return out
+}
+
 // candidate is an address picked for a lease: from the Reservation owner,
 // or held by the pool itself when owner is empty.
 type candidate struct {

@@ -253,3 +253,87 @@ func TestRequestedAddress(t *testing.T) {
 		t.Errorf("refused claim z has an IPAddress: %v", err)
 	}
 }
+
+// A pool whose finalizer is removed by hand goes at once, its sweep with
+// it: the ledger must not keep its leases for good. A cooling lease ends,
+// and a lease whose machine still holds the address stays until its claim
+// lets it go.
+func TestForceRemovedPoolLeavesNoLease(t *testing.T) {
+	startProvider(t)
+	ns := namespace(t, "forced")
+	ctx := context.Background()
+	p := ippool(ns, "nodes", "10.66.0.1", 24, "10.66.0.10-10.66.0.11")
+	p.Spec.ReuseGracePeriodSeconds = 3600
+	create(t, p)
+	create(t, claim(ns, "a", "nodes"))
+	create(t, claim(ns, "b", "nodes"))
+	held := map[string]string{}
+	eventually(t, 30*time.Second, "a and b bound", func(ctx context.Context) (bool, error) {
+		for _, c := range []string{"a", "b"} {
+			a, err := addressOf(ctx, ns, c)
+			if err != nil || a == "" {
+				return false, err
+			}
+			held[c] = a
+		}
+		return true, nil
+	})
+	if err := kube.Delete(ctx, claim(ns, "a", "nodes")); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 30*time.Second, held["a"]+" cooling", func(ctx context.Context) (bool, error) {
+		al, err := allocation(ctx, held["a"])
+		return al != nil && al.Spec.Lease != nil && al.Spec.Lease.ReleasedAt != nil, err
+	})
+
+	// Force-removed: its finalizers stripped, then deleted.
+	if err := kube.Delete(ctx, getPool(t, ns, "nodes")); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 30*time.Second, "the pool gone", func(ctx context.Context) (bool, error) {
+		cur := &v1alpha1.IPPool{}
+		if err := kube.Get(ctx, client.ObjectKey{Namespace: ns, Name: "nodes"}, cur); err != nil {
+			return kerrors.IsNotFound(err), client.IgnoreNotFound(err)
+		}
+		cur.Finalizers = nil
+		return false, client.IgnoreNotFound(kube.Update(ctx, cur))
+	})
+	eventually(t, 30*time.Second, "the cooling lease ended", func(ctx context.Context) (bool, error) {
+		al, err := allocation(ctx, held["a"])
+		return al == nil, err
+	})
+	if al, err := allocation(ctx, held["b"]); err != nil || al == nil || al.Spec.Lease == nil || al.Spec.Lease.Claim == nil {
+		t.Fatalf("%s, still b's machine's: %+v, %v", held["b"], al, err)
+	}
+	if err := kube.Delete(ctx, claim(ns, "b", "nodes")); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 30*time.Second, "b's lease ended with its claim", func(ctx context.Context) (bool, error) {
+		al, err := allocation(ctx, held["b"])
+		return al == nil, err
+	})
+}
+
+// A lease of a pool that went while no provider ran ends once one starts:
+// nothing else would ever wake its pool.
+func TestLeaseOfAPoolGoneBeforeStartEnds(t *testing.T) {
+	ns := namespace(t, "gone-before")
+	released := metav1.NewTime(time.Now().Add(-time.Minute))
+	al := &inclusterv1alpha1.Allocation{
+		ObjectMeta: metav1.ObjectMeta{Name: "10.66.0.20", Labels: map[string]string{inclusterv1alpha1.LabelOwnerUID: "gone-pool-uid"}},
+		Spec: inclusterv1alpha1.AllocationSpec{
+			Address: "10.66.0.20",
+			Owner:   inclusterv1alpha1.AllocationOwner{APIVersion: v1alpha1.SchemeGroupVersion.String(), Kind: v1alpha1.IPPoolKind, Namespace: ns, Name: "old", UID: "gone-pool-uid"},
+			Lease: &inclusterv1alpha1.AllocationLease{
+				Namespace: ns, Pool: inclusterv1alpha1.LeaseHolder{Name: "old", UID: "gone-pool-uid"},
+				LeasedAt: metav1.NewTime(released.Add(-time.Hour)), ReleasedAt: &released,
+			},
+		},
+	}
+	create(t, al)
+	startProvider(t)
+	eventually(t, 30*time.Second, "the gone pool's lease ended", func(ctx context.Context) (bool, error) {
+		cur, err := allocation(ctx, "10.66.0.20")
+		return cur == nil, err
+	})
+}

@@ -22,6 +22,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/util/workqueue"
 	capiipamv1beta2 "sigs.k8s.io/cluster-api/api/ipam/v1beta2"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -101,6 +102,10 @@ func Setup(mgr ctrl.Manager, o controller.Options, l *incluster.Ledger, guards *
 				later(ctx, e.Object, q)
 			},
 		})
+	// A lease of a pool that is not there (listed at start, after the pool
+	// went while no provider ran) wakes a reconcile of the pool's name,
+	// which ends it. Leases of pools that exist are left to their pool.
+	b = b.Watches(&inclusterv1alpha1.Allocation{}, handler.EnqueueRequestsFromMapFunc(r.leaseOfGonePool))
 	c, err := b.Build(ratelimiter.NewReconciler(name, r, o.GlobalRateLimiter))
 	if err != nil {
 		return err
@@ -152,6 +157,22 @@ func (r *Reconciler) reservationToPools(gk schema.GroupKind) handler.MapFunc {
 	}
 }
 
+// leaseOfGonePool wakes the pool's name of an Allocation leased by a pool
+// the cache does not hold under that UID.
+func (r *Reconciler) leaseOfGonePool(ctx context.Context, o client.Object) []reconcile.Request {
+	al, ok := o.(*inclusterv1alpha1.Allocation)
+	if !ok || al.Spec.Lease == nil {
+		return nil
+	}
+	ls := al.Spec.Lease
+	key := client.ObjectKey{Namespace: ls.Namespace, Name: ls.Pool.Name}
+	p := &v1alpha1.IPPool{}
+	if err := r.kube.Get(ctx, key, p); err == nil && string(p.UID) == ls.Pool.UID {
+		return nil
+	}
+	return []reconcile.Request{{NamespacedName: key}}
+}
+
 // addressToPool wakes the pool an IPAddress was handed out from.
 func addressToPool(_ context.Context, o client.Object) []reconcile.Request {
 	a, ok := o.(*capiipamv1beta2.IPAddress)
@@ -177,10 +198,14 @@ type Reconciler struct {
 func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
 	p := &v1alpha1.IPPool{}
 	if err := r.kube.Get(ctx, req.NamespacedName, p); err != nil {
-		if kerrors.IsNotFound(err) {
-			metrics.ForgetPool(req.Namespace, req.Name)
+		if !kerrors.IsNotFound(err) {
+			return reconcile.Result{}, fmt.Errorf("%s: %w", errGetPool, err)
 		}
-		return reconcile.Result{}, client.IgnoreNotFound(fmt.Errorf("%s: %w", errGetPool, err))
+		metrics.ForgetPool(req.Namespace, req.Name)
+		return reconcile.Result{}, r.endGone(ctx, req.Namespace, req.Name, "")
+	}
+	if err := r.endGone(ctx, p.Namespace, p.Name, p.UID); err != nil {
+		return reconcile.Result{}, err
 	}
 	// Read only, so not copied out of the cache: a pool may have thousands.
 	addrs := &capiipamv1beta2.IPAddressList{}
@@ -377,6 +402,40 @@ func (r *Reconciler) strays(ctx context.Context, p *v1alpha1.IPPool, addrs []cap
 		}
 	}
 	return out, nil
+}
+
+// endGone ends the leases of pools named name in ns that are gone: their
+// finalizer was removed by hand, or a pool of the same name (current)
+// replaced them. Their own sweep never runs again, so without this their
+// addresses would stay leased for good. A lease whose claim still holds
+// its address stays: its machine runs, and the claim's release ends it.
+// A cooling lease ends at once: the grace period was the gone pool's.
+func (r *Reconciler) endGone(ctx context.Context, ns, name string, current types.UID) error {
+	for _, uid := range r.ledger.PoolsNamed(ns, name, current) {
+		live := &metav1.PartialObjectMetadata{}
+		live.SetGroupVersionKind(v1alpha1.IPPoolGroupVersionKind)
+		switch err := r.apis.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, live); {
+		case err != nil && !kerrors.IsNotFound(err):
+			return fmt.Errorf("%s: %w", errGetPool, err)
+		case err == nil && live.UID == uid:
+			continue // The cache lags behind the pool: it is not gone.
+		}
+		for _, ls := range r.ledger.Leases(uid) {
+			if !ls.Cooling() {
+				st, err := r.claimState(ns)(ctx, ls.Claim)
+				if err != nil {
+					return err
+				}
+				if st.Exists && (!st.Address.IsValid() || st.Address == ls.Address) {
+					continue
+				}
+			}
+			if err := r.ledger.End(ctx, ls.Address, uid); err != nil {
+				return fmt.Errorf("cannot end a lease of a pool that is gone: %w", err)
+			}
+		}
+	}
+	return nil
 }
 
 // cooling lists the addresses of p's leases that cool down.
