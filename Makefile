@@ -9,7 +9,7 @@ TOOLS := etcd kube-apiserver kube-controller-manager kubectl controller-gen angr
 E2E_TOOLS := capi-core capv vcsim
 PKGS := ./...
 
-.PHONY: all tools e2e-tools generate check-generate build xpkg lint test test-unit test-integration bench bench-e2e demo clean
+.PHONY: all tools e2e-tools generate check-generate build xpkg lint test test-chaos bench bench-e2e demo clean
 
 all: build
 
@@ -50,10 +50,17 @@ lint:
 	go vet $(PKGS)
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
-## test: generated files current, lint, unit tests (race detector), integration tests on a real API server, end-to-end tests on real Crossplane
+## test: generated files current, lint, unit tests (race detector), integration tests on a real API server, end-to-end tests on real Crossplane, then the fault suite
 test: tools e2e-tools check-generate lint build
 	go test -race -count=1 ./internal/addressing/... ./internal/wapisim/...
 	go test -count=1 -timeout 30m $(PKGS)
+	$(CHAOS)
+
+## test-chaos: the fault suite alone: two leader-electing provider replicas, one SIGKILLed every few seconds, while the WAPI emulator fails requests; then no address twice and nothing left behind
+test-chaos: tools build
+	$(CHAOS)
+
+CHAOS := PROVIDER_IPAM_CHAOS=1 go test -count=1 -v -timeout 20m ./test/chaos/
 
 ## bench: allocation benchmarks (address index, and the ledger on a real API server)
 bench: tools
