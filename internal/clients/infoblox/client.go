@@ -174,6 +174,12 @@ type requestor struct {
 	// failedPOST records that a POST failed: the client retries it, and
 	// the failed attempt may have been carried out.
 	failedPOST bool
+	// unansweredDELETE is the error of a DELETE that got no answer. The
+	// client would re-send it at once, but the first may have been carried
+	// out, and a fixed address's reference names its address, not the
+	// object: a create of anyone's that took the freed address in between
+	// would be deleted by the repeat. The caller asks again afresh instead.
+	unansweredDELETE error
 }
 
 func (r *requestor) Init(ibclient.AuthConfig, ibclient.TransportConfig) {}
@@ -185,6 +191,9 @@ func (r *requestor) SendRequest(req *http.Request) ([]byte, error) {
 		return []byte("[]"), nil
 	}
 	r.emptySearch = ""
+	if req.Method == http.MethodDelete && r.unansweredDELETE != nil {
+		return nil, r.unansweredDELETE
+	}
 	if err := r.c.heldOff(); err != nil {
 		return nil, err
 	}
@@ -193,6 +202,9 @@ func (r *requestor) SendRequest(req *http.Request) ([]byte, error) {
 	if err != nil {
 		r.failedPOST = r.failedPOST || req.Method == http.MethodPost
 		e := classifyTransport(err)
+		if req.Method == http.MethodDelete {
+			r.unansweredDELETE = e
+		}
 		metrics.WAPIRequest(req.Method, 0, string(ReasonOf(e)), time.Since(start))
 		return nil, e
 	}
@@ -201,6 +213,9 @@ func (r *requestor) SendRequest(req *http.Request) ([]byte, error) {
 	if err != nil {
 		r.failedPOST = r.failedPOST || req.Method == http.MethodPost
 		e := classifyTransport(err)
+		if req.Method == http.MethodDelete {
+			r.unansweredDELETE = e
+		}
 		metrics.WAPIRequest(req.Method, resp.StatusCode, string(ReasonOf(e)), time.Since(start))
 		return nil, e
 	}

@@ -257,6 +257,33 @@ func TestLostResponseDuplicates(t *testing.T) {
 	}
 }
 
+// A DELETE whose answer is lost is not sent again: it was carried out, the
+// address is free, and a repeat would delete whatever took that address
+// meanwhile (a fixed address's reference names its address). Delete says
+// the grid did not answer, and a later call finds the object gone.
+func TestLostDeleteAnswerIsNotResent(t *testing.T) {
+	srv := newSim(t)
+	c := newTestClient(t, srv)
+	ctx := context.Background()
+	o, err := c.Reserve(ctx, Request{Network: "192.0.2.0/24", EAs: EAs("gone", "ns", "n", "", "")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.AddFault(wapisim.Fault{Kind: wapisim.FaultLoseResponse, Method: "DELETE", Count: 1})
+	if err := c.Delete(ctx, o.Ref); ReasonOf(err) != ReasonUnavailable {
+		t.Fatalf("Delete with its answer lost: %v, want %s", err, ReasonUnavailable)
+	}
+	if n := srv.RequestCount("DELETE", ""); n != 1 {
+		t.Errorf("%d DELETEs sent, want 1", n)
+	}
+	if got, err := c.Get(ctx, o.Ref); err != nil || got != nil {
+		t.Errorf("after the lost answer: %+v, %v; want it deleted", got, err)
+	}
+	if err := c.Delete(ctx, o.Ref); err != nil {
+		t.Errorf("deleting it again: %v", err)
+	}
+}
+
 // Both attempts of a create are carried out and their answers lost: Reserve
 // finds what they made, keeps one and succeeds.
 func TestLostResponses(t *testing.T) {
