@@ -87,18 +87,21 @@ func TestChaos(t *testing.T) {
 	}
 	t.Logf("logs in %s", p.Dir)
 
+	// The grid fails requests from the first create on.
+	ids := faults(p)
 	claims := 0
 	for i := range namespaces {
 		claims += workload(t, p, fmt.Sprintf("chaos-%d", i))
 	}
 
-	kills, leaders, faults := storm(t, p, replicas)
-	t.Logf("creating: %d kills, %d of the leader; %d faults of the grid", kills, leaders, faults)
+	kills, leaders, fired := storm(t, p, replicas, ids)
+	t.Logf("creating: %d kills, %d of the leader; %d faults of the grid", kills, leaders, fired)
 	settle(t, settleWithin, "every claim bound", func(ctx context.Context) (string, error) { return unbound(ctx, p.Kube) })
 	t.Logf("bound %d claims", claims)
 	agree(t, p)
 
 	// Everything is deleted through the same faults.
+	ids = faults(p)
 	for i := range namespaces {
 		ns := fmt.Sprintf("chaos-%d", i)
 		for _, o := range []client.Object{&capiipamv1beta2.IPAddressClaim{}, &ipamv1alpha1.IPPool{}, &inclusterv1alpha1.Reservation{}, &infobloxv1alpha1.Reservation{}} {
@@ -107,8 +110,8 @@ func TestChaos(t *testing.T) {
 			}
 		}
 	}
-	kills, leaders, faults = storm(t, p, replicas)
-	t.Logf("deleting: %d kills, %d of the leader; %d faults of the grid", kills, leaders, faults)
+	kills, leaders, fired = storm(t, p, replicas, ids)
+	t.Logf("deleting: %d kills, %d of the leader; %d faults of the grid", kills, leaders, fired)
 	settle(t, settleWithin, "everything deleted, nothing left behind", func(ctx context.Context) (string, error) { return left(ctx, p) })
 	for _, r := range replicas {
 		if r.Ended() {
@@ -184,24 +187,36 @@ func ref(apiVersion, name string) ipamv1alpha1.ReservationRef {
 	return ipamv1alpha1.ReservationRef{APIVersion: apiVersion, Kind: inclusterv1alpha1.ReservationKind, Name: name}
 }
 
-// storm injects the grid's faults and, for chaosFor, every few seconds
+// faultNames name what faults adds, in its order.
+var faultNames = []string{"lost POST answers", "lost DELETE answers", "503", "dropped", "slow"}
+
+// faults makes the grid fail requests: 5xx, dropped connections, lost
+// responses of creates and deletes (the change made, the answer never
+// sent), latency. It returns them, for counting.
+func faults(p *localplane.Plane) []wapisim.FaultID {
+	var ids []wapisim.FaultID
+	// The first that matches fires (latency adds to any): lost answers
+	// come first, as they are what leaves duplicates behind.
+	for _, f := range []wapisim.Fault{
+		{Kind: wapisim.FaultLoseResponse, Method: "POST", Probability: 0.3},
+		{Kind: wapisim.FaultLoseResponse, Method: "DELETE", Probability: 0.3},
+		{Kind: wapisim.FaultStatus, Status: 503, Probability: 0.1},
+		{Kind: wapisim.FaultDrop, Probability: 0.05},
+		{Kind: wapisim.FaultLatency, Delay: 300 * time.Millisecond, Probability: 0.3},
+	} {
+		ids = append(ids, p.WAPI.AddFault(f))
+	}
+	return ids
+}
+
+// storm, the grid's faults ids on, for chaosFor, every few seconds
 // SIGKILLs the leader once it has led a moment (so that it dies in the
 // middle of its work), or else, now and then, the replica waiting to lead;
 // a killed replica starts again at once, as a kubelet restarts a pod. It
 // returns the number of kills, of the leader among them, and of faults
 // that fired. Both replicas run when it returns.
-func storm(t *testing.T, p *localplane.Plane, replicas []*localplane.Replica) (kills, leaders, faults int) {
+func storm(t *testing.T, p *localplane.Plane, replicas []*localplane.Replica, ids []wapisim.FaultID) (kills, leaders, fired int) {
 	t.Helper()
-	var ids []wapisim.FaultID
-	for _, f := range []wapisim.Fault{
-		{Kind: wapisim.FaultStatus, Status: 503, Probability: 0.1},
-		{Kind: wapisim.FaultDrop, Probability: 0.05},
-		{Kind: wapisim.FaultLoseResponse, Method: "POST", Probability: 0.1},
-		{Kind: wapisim.FaultLoseResponse, Method: "DELETE", Probability: 0.1},
-		{Kind: wapisim.FaultLatency, Delay: 300 * time.Millisecond, Probability: 0.3},
-	} {
-		ids = append(ids, p.WAPI.AddFault(f))
-	}
 	restart := func() {
 		for _, r := range replicas {
 			if r.Ended() {
@@ -231,12 +246,15 @@ func storm(t *testing.T, p *localplane.Plane, replicas []*localplane.Replica) (k
 			restart()
 		}
 	}
-	for _, id := range ids {
-		faults += p.WAPI.FaultHits(id)
+	var hits []string
+	for i, id := range ids {
+		fired += p.WAPI.FaultHits(id)
+		hits = append(hits, fmt.Sprintf("%s %d", faultNames[i], p.WAPI.FaultHits(id)))
 	}
+	t.Logf("faults fired: %s", strings.Join(hits, ", "))
 	p.WAPI.ClearFaults()
 	restart()
-	return kills, leaders, faults
+	return kills, leaders, fired
 }
 
 // settle polls cond every two seconds (a LIST of this workload is cheap at
