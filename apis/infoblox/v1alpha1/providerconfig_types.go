@@ -39,9 +39,14 @@ type Endpoint struct {
 	// +kubebuilder:validation:MaxLength=64
 	DNSView string `json:"dnsView,omitempty"`
 
-	// RequestTimeout bounds each WAPI request.
+	// RequestTimeout bounds each WAPI request: a Go duration such as 30s or
+	// 1m30s. Checked at admission: a value the provider cannot read would
+	// stop it from reading any ProviderConfig, every tenant's.
 	// +optional
 	// +kubebuilder:default="60s"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$`
 	RequestTimeout *metav1.Duration `json:"requestTimeout,omitempty"`
 }
 
