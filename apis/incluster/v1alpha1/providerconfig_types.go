@@ -48,6 +48,8 @@ type AddressAllowance struct {
 	// +kubebuilder:validation:MaxItems=256
 	// +kubebuilder:validation:items:MaxLength=91
 	// +kubebuilder:validation:items:XValidation:rule="isIP(self) || isCIDR(self) || (self.split('-').size() == 2 && isIP(self.split('-')[0]) && isIP(self.split('-')[1]))",message="must be an IP address, a CIDR or a range first-last"
+	// +kubebuilder:validation:items:XValidation:rule="!isCIDR(self) || cidr(self).masked().ip() == cidr(self).ip()",message="a CIDR must not have host bits: use its network address"
+	// +kubebuilder:validation:items:XValidation:rule="self.split('-').size() != 2 || !isIP(self.split('-')[0]) || !isIP(self.split('-')[1]) || ip(self.split('-')[0]).family() == ip(self.split('-')[1]).family()",message="a range's two ends must be of one IP family"
 	Addresses []string `json:"addresses"`
 
 	// MaxAddressesPerNamespace is how many addresses each selected
