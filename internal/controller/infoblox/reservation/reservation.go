@@ -292,7 +292,12 @@ func (e *external) Observe(ctx context.Context, mg resource.Managed) (managed.Ex
 // may be imported), and it holds what cr asks for.
 func owned(cr *v1alpha1.Reservation, obj *infoblox.Object) error {
 	if uid := obj.UID(); uid != "" && uid != string(cr.GetUID()) {
-		return fmt.Errorf("%s (%s %s)", errForeign, infoblox.EAOwner, obj.EAs[infoblox.EAOwner])
+		// Another Reservation of cr's namespace is named; one of another
+		// namespace is not: a tenant learns nothing of another's objects.
+		if o, _ := obj.EAs[infoblox.EAOwner].(string); strings.HasPrefix(o, cr.GetNamespace()+"/") {
+			return fmt.Errorf("%s (%s)", errForeign, strings.TrimPrefix(o, cr.GetNamespace()+"/"))
+		}
+		return fmt.Errorf("%s of another namespace", errForeign)
 	}
 	p := cr.Spec.ForProvider
 	a, err := netip.ParseAddr(obj.Address)
