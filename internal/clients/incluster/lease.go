@@ -361,7 +361,7 @@ func (l *Ledger) candidate(req LeaseRequest) (candidate, error) {
 func (l *Ledger) wanted(req LeaseRequest) (candidate, error) {
 	a := req.Want
 	if !req.Space.Contains(a) {
-		return candidate{}, &RefusedError{Address: a, Why: "is not handed out by " + req.Label + ": it " + req.Space.Why(a)}
+		return candidate{}, &RefusedError{Address: a, Why: "is not handed out by " + req.Label + ": it is " + req.Space.Why(a)}
 	}
 	if _, p := l.pending[a]; p {
 		return candidate{}, &RefusedError{Address: a, Why: "is being handed to another claim"}
