@@ -13,7 +13,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/provider-ipam/provider-ipam/apis/incluster/v1alpha1"
 	"github.com/provider-ipam/provider-ipam/internal/addressing"
@@ -323,11 +322,11 @@ func (l *Ledger) recountGone(ctx context.Context, u *v1alpha1.QuotaUsage) error 
 			return err
 		}
 		if gone {
-			list := &v1alpha1.AllocationList{}
-			if err := l.reader.List(ctx, list, client.MatchingLabels{v1alpha1.LabelOwnerUID: h.UID}); err != nil {
-				return fmt.Errorf("%s: %w", errListHeld, err)
+			held, err := l.HeldNow(ctx, types.UID(h.UID))
+			if err != nil {
+				return err
 			}
-			h.Addresses = min(h.Addresses, int64(len(list.Items)))
+			h.Addresses = min(h.Addresses, int64(len(held)))
 		}
 		if h.Addresses > 0 {
 			kept = append(kept, h)
