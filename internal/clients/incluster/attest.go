@@ -7,7 +7,6 @@ import (
 	"net/netip"
 	"slices"
 
-	kerrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
@@ -90,20 +89,16 @@ func (l *Ledger) Attest(ctx context.Context, owner v1alpha1.AllocationOwner, a n
 	}
 	// Owner takes it over. A lease goes on, now of owner's address:
 	// marked, as the lease of a Reservation's address is, so that owner
-	// never lets it go under its machine. The resourceVersion fences the
-	// update.
-	cur.Spec.Owner = owner
-	cur.Labels = map[string]string{v1alpha1.LabelOwnerUID: owner.UID}
+	// never lets it go under its machine.
 	if cur.Spec.Lease != nil {
 		controllerutil.AddFinalizer(cur, commonv1alpha1.FinalizerInUse)
 	}
-	if err := l.client.Update(ctx, cur); err != nil {
-		if kerrors.IsConflict(err) {
-			return fmt.Errorf("%s %s: it changed meanwhile, try again", errTakeOver, a)
-		}
+	switch ok, err := l.takeOver(ctx, cur, owner); {
+	case err != nil:
 		return fmt.Errorf("%s %s: %w", errTakeOver, a, err)
+	case !ok:
+		return fmt.Errorf("%s %s: it changed meanwhile, try again", errTakeOver, a)
 	}
-	l.observe(cur, true)
 	return nil
 }
 

@@ -566,16 +566,29 @@ func (l *Ledger) claim(ctx context.Context, owner v1alpha1.AllocationOwner, a ne
 	if cur.Spec.Owner.Namespace != owner.Namespace {
 		return heldElsewhere, cur, adoptionRefused(a, owner.Namespace)
 	}
-	// The resourceVersion in cur makes this fail if anyone else adopted it.
+	switch ok, err := l.takeOver(ctx, cur, owner); {
+	case err != nil:
+		return heldElsewhere, nil, fmt.Errorf("%s %s: %w", errAdopt, a, err)
+	case !ok:
+		return heldElsewhere, nil, nil
+	}
+	return adopted, nil, nil
+}
+
+// takeOver records owner as the holder of cur, fenced on cur's
+// resourceVersion: it reports false, and writes nothing, if anyone changed
+// cur since it was read (another adopted it, or its holder let it go).
+func (l *Ledger) takeOver(ctx context.Context, cur *v1alpha1.Allocation, owner v1alpha1.AllocationOwner) (bool, error) {
 	cur.Spec.Owner = owner
 	cur.Labels = map[string]string{v1alpha1.LabelOwnerUID: owner.UID}
 	if err := l.client.Update(ctx, cur); err != nil {
 		if kerrors.IsConflict(err) {
-			return heldElsewhere, nil, nil
+			return false, nil
 		}
-		return heldElsewhere, nil, fmt.Errorf("%s %s: %w", errAdopt, a, err)
+		return false, err
 	}
-	return adopted, nil, nil
+	l.observe(cur, true)
+	return true, nil
 }
 
 // adoptionRefused says a kept address belongs to another namespace. It
