@@ -13,9 +13,6 @@ import (
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	kerrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/types"
-	utiljson "k8s.io/apimachinery/pkg/util/json"
 	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -44,85 +41,6 @@ func relNamespace(t *testing.T, prefix string) string {
 	return ns.Name
 }
 
-// fromYAML is the object y describes, its integers decoded as int64 (as
-// the API server decodes them), not as floats.
-func fromYAML(t *testing.T, y string) *unstructured.Unstructured {
-	t.Helper()
-	j, err := yaml.YAMLToJSON([]byte(y))
-	if err != nil {
-		t.Fatalf("%v:\n%s", err, y)
-	}
-	u := &unstructured.Unstructured{}
-	if err := utiljson.Unmarshal(j, &u.Object); err != nil {
-		t.Fatalf("%v:\n%s", err, y)
-	}
-	return u
-}
-
-// flowList is n addresses of format (a %d verb) as a YAML flow sequence.
-func flowList(n int, format string) string {
-	items := make([]string, n)
-	for i := range items {
-		items[i] = fmt.Sprintf(`"`+format+`"`, i)
-	}
-	return "[" + strings.Join(items, ", ") + "]"
-}
-
-// admissionCase is an object the API server must refuse: created as obj,
-// or, with old, created as old and then changed by the merge patch patch.
-type admissionCase struct {
-	obj, old, patch string
-	// name overrides the object's generated name.
-	name string
-	want string
-}
-
-// checkAdmission runs the cases of one kind against the API server: each
-// must be refused as Invalid with want in the message, and never with a
-// CEL evaluation error (a rule reading a field another rule refuses).
-func checkAdmission(t *testing.T, ns string, cases map[string]admissionCase) {
-	t.Helper()
-	ctx := context.Background()
-	suffix := fmt.Sprint(time.Now().UnixNano() % 1000000)
-	i := 0
-	for name, tc := range cases {
-		i++
-		objName := fmt.Sprintf("rel-%d-%s", i, suffix)
-		if tc.name != "" {
-			objName = tc.name
-		}
-		t.Run(name, func(t *testing.T) {
-			var err error
-			if tc.old == "" {
-				u := fromYAML(t, tc.obj)
-				u.SetName(objName)
-				if ns != "" {
-					u.SetNamespace(ns)
-				}
-				err = kube.Create(ctx, u)
-			} else {
-				u := fromYAML(t, tc.old)
-				u.SetName(objName)
-				if ns != "" {
-					u.SetNamespace(ns)
-				}
-				if err := kube.Create(ctx, u); err != nil {
-					t.Fatalf("creating the object to change: %v", err)
-				}
-				t.Cleanup(func() { _ = kube.Delete(context.Background(), u) })
-				err = kube.Patch(ctx, u, client.RawPatch(types.MergePatchType, []byte(tc.patch)))
-			}
-			if !kerrors.IsInvalid(err) || !strings.Contains(err.Error(), tc.want) {
-				t.Fatalf("got %v, want an Invalid error containing %q", err, tc.want)
-			}
-			if strings.Contains(err.Error(), "evaluating rule") || strings.Contains(err.Error(), "no such key") {
-				t.Fatalf("got %v, want no CEL evaluation error", err)
-			}
-			t.Logf("refused: %v", err)
-		})
-	}
-}
-
 // TestInclusterAdmission: malformed in-cluster Reservations and
 // ClusterProviderConfigs, and changes to what is immutable, are refused by
 // the API server with a message naming the rule.
@@ -131,65 +49,65 @@ func TestInclusterAdmission(t *testing.T) {
 	const res = "apiVersion: incluster.ipam.provider-ipam.io/v1alpha1\nkind: Reservation\n"
 	const cpc = "apiVersion: incluster.ipam.provider-ipam.io/v1alpha1\nkind: ClusterProviderConfig\n"
 	t.Run("Reservation", func(t *testing.T) {
-		checkAdmission(t, ns, map[string]admissionCase{
-			"CountZero": {obj: res + "spec: {forProvider: {space: {cidr: 10.201.0.0/24}, count: 0}}",
-				want: "spec.forProvider.count in body should be greater than or equal to 1"},
-			"CountAboveTheLimit": {obj: res + "spec: {forProvider: {space: {cidr: 10.201.0.0/24}, count: 4097}}",
-				want: "spec.forProvider.count in body should be less than or equal to 4096"},
-			"CountOfInt64Max": {obj: res + "spec: {forProvider: {space: {cidr: 10.201.0.0/24}, count: 9223372036854775807}}",
-				want: "spec.forProvider.count in body should be less than or equal to 4096"},
-			"CountNotAnInteger": {obj: res + "spec: {forProvider: {space: {cidr: 10.201.0.0/24}, count: many}}",
-				want: "spec.forProvider.count in body must be of type integer"},
-			"AllAddressesWithCount": {obj: res + "spec: {forProvider: {space: {cidr: 10.201.0.0/24}, allAddresses: true, count: 2}}",
-				want: "allAddresses holds the whole space: it excludes address and count"},
-			"AllAddressesWithAddress": {obj: res + "spec: {forProvider: {space: {cidr: 10.201.0.0/24}, allAddresses: true, address: 10.201.0.5}}",
-				want: "allAddresses holds the whole space: it excludes address and count"},
-			"AllAddressesWithoutSpace": {obj: res + "spec: {forProvider: {allAddresses: true}}",
-				want: "allAddresses needs a space"},
-			"NamespacedProviderConfig": {obj: res + "spec: {forProvider: {space: {cidr: 10.201.0.0/24}}, providerConfigRef: {kind: ProviderConfig, name: mine}}",
-				want: "spec.providerConfigRef.kind: Invalid value: providerConfigRef.kind must be ClusterProviderConfig"},
-			"PrefixBeyond128": {obj: res + "spec: {forProvider: {space: {cidr: 2001:db8:201::/64, prefix: 129}}}",
-				want: "spec.forProvider.space.prefix in body should be less than or equal to 128"},
-			"EmptyAddressList": {obj: res + "spec: {forProvider: {space: {ipAddresses: []}}}",
-				want: "spec.forProvider.space.ipAddresses in body should have at least 1 items"},
-			"TooManyListEntries": {obj: res + "spec: {forProvider: {space: {ipAddresses: " + flowList(1025, "10.201.%d.1") + "}}}",
-				want: "spec.forProvider.space.ipAddresses: Too many: 1025: must have at most 1024 items"},
-			"CIDRTooLong": {obj: res + "spec: {forProvider: {space: {cidr: \"" + strings.Repeat("1", 50) + "\"}}}",
-				want: "spec.forProvider.space.cidr: Too long: may not be more than 49 bytes"},
-			"AddressTooLong": {obj: res + "spec: {forProvider: {address: \"" + strings.Repeat("a", 46) + "\"}}",
-				want: "spec.forProvider.address: Too long: may not be more than 45 bytes"},
-			"SpaceChanged": {old: res + "spec: {forProvider: {space: {cidr: 10.201.0.0/24}}, managementPolicies: [Observe]}",
-				patch: `{"spec":{"forProvider":{"space":{"cidr":"10.201.1.0/24"}}}}`, want: "space is immutable: create a new Reservation to move addresses"},
-			"SpaceReplacedByAnAddress": {old: res + "spec: {forProvider: {space: {cidr: 10.201.0.0/24}}, managementPolicies: [Observe]}",
-				patch: `{"spec":{"forProvider":{"space":null,"address":"10.201.0.5"}}}`, want: "space is immutable"},
-			"AddressChanged": {old: res + "spec: {forProvider: {address: 10.201.0.5}, managementPolicies: [Observe]}",
-				patch: `{"spec":{"forProvider":{"address":"10.201.0.6"}}}`, want: "address is immutable"},
-			"ProviderConfigRefChanged": {old: res + "spec: {forProvider: {address: 10.201.0.5}, managementPolicies: [Observe]}",
-				patch: `{"spec":{"providerConfigRef":{"kind":"ClusterProviderConfig","name":"other"}}}`, want: "providerConfigRef is immutable"},
+		testenv.CheckAdmission(t, kube, ns, map[string]testenv.AdmissionCase{
+			"CountZero": {Obj: res + "spec: {forProvider: {space: {cidr: 10.201.0.0/24}, count: 0}}",
+				Want: "spec.forProvider.count in body should be greater than or equal to 1"},
+			"CountAboveTheLimit": {Obj: res + "spec: {forProvider: {space: {cidr: 10.201.0.0/24}, count: 4097}}",
+				Want: "spec.forProvider.count in body should be less than or equal to 4096"},
+			"CountOfInt64Max": {Obj: res + "spec: {forProvider: {space: {cidr: 10.201.0.0/24}, count: 9223372036854775807}}",
+				Want: "spec.forProvider.count in body should be less than or equal to 4096"},
+			"CountNotAnInteger": {Obj: res + "spec: {forProvider: {space: {cidr: 10.201.0.0/24}, count: many}}",
+				Want: "spec.forProvider.count in body must be of type integer"},
+			"AllAddressesWithCount": {Obj: res + "spec: {forProvider: {space: {cidr: 10.201.0.0/24}, allAddresses: true, count: 2}}",
+				Want: "allAddresses holds the whole space: it excludes address and count"},
+			"AllAddressesWithAddress": {Obj: res + "spec: {forProvider: {space: {cidr: 10.201.0.0/24}, allAddresses: true, address: 10.201.0.5}}",
+				Want: "allAddresses holds the whole space: it excludes address and count"},
+			"AllAddressesWithoutSpace": {Obj: res + "spec: {forProvider: {allAddresses: true}}",
+				Want: "allAddresses needs a space"},
+			"NamespacedProviderConfig": {Obj: res + "spec: {forProvider: {space: {cidr: 10.201.0.0/24}}, providerConfigRef: {kind: ProviderConfig, name: mine}}",
+				Want: "spec.providerConfigRef.kind: Invalid value: providerConfigRef.kind must be ClusterProviderConfig"},
+			"PrefixBeyond128": {Obj: res + "spec: {forProvider: {space: {cidr: 2001:db8:201::/64, prefix: 129}}}",
+				Want: "spec.forProvider.space.prefix in body should be less than or equal to 128"},
+			"EmptyAddressList": {Obj: res + "spec: {forProvider: {space: {ipAddresses: []}}}",
+				Want: "spec.forProvider.space.ipAddresses in body should have at least 1 items"},
+			"TooManyListEntries": {Obj: res + "spec: {forProvider: {space: {ipAddresses: " + testenv.FlowList(1025, "10.201.%d.1") + "}}}",
+				Want: "spec.forProvider.space.ipAddresses: Too many: 1025: must have at most 1024 items"},
+			"CIDRTooLong": {Obj: res + "spec: {forProvider: {space: {cidr: \"" + strings.Repeat("1", 50) + "\"}}}",
+				Want: "spec.forProvider.space.cidr: Too long: may not be more than 49 bytes"},
+			"AddressTooLong": {Obj: res + "spec: {forProvider: {address: \"" + strings.Repeat("a", 46) + "\"}}",
+				Want: "spec.forProvider.address: Too long: may not be more than 45 bytes"},
+			"SpaceChanged": {Old: res + "spec: {forProvider: {space: {cidr: 10.201.0.0/24}}, managementPolicies: [Observe]}",
+				Patch: `{"spec":{"forProvider":{"space":{"cidr":"10.201.1.0/24"}}}}`, Want: "space is immutable: create a new Reservation to move addresses"},
+			"SpaceReplacedByAnAddress": {Old: res + "spec: {forProvider: {space: {cidr: 10.201.0.0/24}}, managementPolicies: [Observe]}",
+				Patch: `{"spec":{"forProvider":{"space":null,"address":"10.201.0.5"}}}`, Want: "space is immutable"},
+			"AddressChanged": {Old: res + "spec: {forProvider: {address: 10.201.0.5}, managementPolicies: [Observe]}",
+				Patch: `{"spec":{"forProvider":{"address":"10.201.0.6"}}}`, Want: "address is immutable"},
+			"ProviderConfigRefChanged": {Old: res + "spec: {forProvider: {address: 10.201.0.5}, managementPolicies: [Observe]}",
+				Patch: `{"spec":{"providerConfigRef":{"kind":"ClusterProviderConfig","name":"other"}}}`, Want: "providerConfigRef is immutable"},
 		})
 	})
 	t.Run("ClusterProviderConfig", func(t *testing.T) {
-		checkAdmission(t, "", map[string]admissionCase{
-			"MalformedAddress": {obj: cpc + "spec: {allow: [{namespaceSelector: {}, addresses: [10.201.0.0/33]}]}",
-				want: "must be an IP address, a CIDR or a range first-last"},
-			"NoAddresses": {obj: cpc + "spec: {allow: [{namespaceSelector: {}}]}",
-				want: "spec.allow[0].addresses: Required value"},
-			"EmptyAddresses": {obj: cpc + "spec: {allow: [{namespaceSelector: {}, addresses: []}]}",
-				want: "spec.allow[0].addresses in body should have at least 1 items"},
-			"NameTooLongForItsQuotaUsage": {obj: cpc + "spec: {}", name: strings.Repeat("a", 190),
-				want: "metadata.name may be at most 189 characters long"},
-			"NegativeQuota": {obj: cpc + "spec: {allow: [{namespaceSelector: {}, addresses: [10.201.0.0/24], maxAddressesPerNamespace: -1}]}",
-				want: "spec.allow[0].maxAddressesPerNamespace in body should be greater than or equal to 0"},
-			"QuotaAboveTheLimit": {obj: cpc + "spec: {allow: [{namespaceSelector: {}, addresses: [10.201.0.0/24], maxAddressesPerNamespace: 1000000001}]}",
-				want: "spec.allow[0].maxAddressesPerNamespace in body should be less than or equal to 1000000000"},
-			"TooManyAllowances": {obj: cpc + "spec: {allow: [" + strings.TrimSuffix(strings.Repeat("{namespaceSelector: {}, addresses: [10.201.0.1]}, ", 65), ", ") + "]}",
-				want: "spec.allow: Too many: 65: must have at most 64 items"},
-			"TooManyAddresses": {obj: cpc + "spec: {allow: [{namespaceSelector: {}, addresses: " + flowList(257, "10.201.%d.1") + "}]}",
-				want: "spec.allow[0].addresses: Too many: 257: must have at most 256 items"},
-			"CIDRWithHostBits": {obj: cpc + "spec: {allow: [{namespaceSelector: {}, addresses: [10.201.4.1/24]}]}",
-				want: `spec.allow[0].addresses[0]: Invalid value: "10.201.4.1/24": a CIDR must not have host bits: use its network address`},
-			"RangeOfTwoFamilies": {obj: cpc + "spec: {allow: [{namespaceSelector: {}, addresses: [10.201.4.1-2001:db8::1]}]}",
-				want: "a range's two ends must be of one IP family"},
+		testenv.CheckAdmission(t, kube, "", map[string]testenv.AdmissionCase{
+			"MalformedAddress": {Obj: cpc + "spec: {allow: [{namespaceSelector: {}, addresses: [10.201.0.0/33]}]}",
+				Want: "must be an IP address, a CIDR or a range first-last"},
+			"NoAddresses": {Obj: cpc + "spec: {allow: [{namespaceSelector: {}}]}",
+				Want: "spec.allow[0].addresses: Required value"},
+			"EmptyAddresses": {Obj: cpc + "spec: {allow: [{namespaceSelector: {}, addresses: []}]}",
+				Want: "spec.allow[0].addresses in body should have at least 1 items"},
+			"NameTooLongForItsQuotaUsage": {Obj: cpc + "spec: {}", Name: strings.Repeat("a", 190),
+				Want: "metadata.name may be at most 189 characters long"},
+			"NegativeQuota": {Obj: cpc + "spec: {allow: [{namespaceSelector: {}, addresses: [10.201.0.0/24], maxAddressesPerNamespace: -1}]}",
+				Want: "spec.allow[0].maxAddressesPerNamespace in body should be greater than or equal to 0"},
+			"QuotaAboveTheLimit": {Obj: cpc + "spec: {allow: [{namespaceSelector: {}, addresses: [10.201.0.0/24], maxAddressesPerNamespace: 1000000001}]}",
+				Want: "spec.allow[0].maxAddressesPerNamespace in body should be less than or equal to 1000000000"},
+			"TooManyAllowances": {Obj: cpc + "spec: {allow: [" + strings.TrimSuffix(strings.Repeat("{namespaceSelector: {}, addresses: [10.201.0.1]}, ", 65), ", ") + "]}",
+				Want: "spec.allow: Too many: 65: must have at most 64 items"},
+			"TooManyAddresses": {Obj: cpc + "spec: {allow: [{namespaceSelector: {}, addresses: " + testenv.FlowList(257, "10.201.%d.1") + "}]}",
+				Want: "spec.allow[0].addresses: Too many: 257: must have at most 256 items"},
+			"CIDRWithHostBits": {Obj: cpc + "spec: {allow: [{namespaceSelector: {}, addresses: [10.201.4.1/24]}]}",
+				Want: `spec.allow[0].addresses[0]: Invalid value: "10.201.4.1/24": a CIDR must not have host bits: use its network address`},
+			"RangeOfTwoFamilies": {Obj: cpc + "spec: {allow: [{namespaceSelector: {}, addresses: [10.201.4.1-2001:db8::1]}]}",
+				Want: "a range's two ends must be of one IP family"},
 		})
 	})
 }
@@ -545,72 +463,72 @@ func TestK0rdentAdmission(t *testing.T) {
 	const deployment = "apiVersion: k0rdent.mirantis.com/v1beta1\nkind: ClusterDeployment\n"
 	const node = "nodeNetwork: {cidr: 10.201.40.0/24, gateway: 10.201.40.1}"
 	t.Run("ClusterIPAMClaim", func(t *testing.T) {
-		checkAdmission(t, ns, map[string]admissionCase{
-			"UnknownProvider": {obj: claim + "spec: {provider: dhcp, " + node + "}",
-				want: `spec.provider: Unsupported value: "dhcp": supported values: "in-cluster", "ipam-infoblox"`},
-			"NoNodeNetwork": {obj: claim + "spec: {provider: in-cluster}",
-				want: "spec.nodeNetwork: Required value"},
-			"NodeNetworkWithHostBits": {obj: claim + "spec: {provider: in-cluster, nodeNetwork: {cidr: 10.201.40.1/24}}",
-				want: `spec.nodeNetwork.cidr: Invalid value: "10.201.40.1/24": must be a CIDR without host bits`},
-			"BothCIDRAndList": {obj: claim + "spec: {provider: in-cluster, nodeNetwork: {cidr: 10.201.40.0/24, ipAddresses: [10.201.40.5]}}",
-				want: "set exactly one of cidr or ipAddresses"},
-			"GatewayOutsideTheNetwork": {obj: claim + "spec: {provider: in-cluster, nodeNetwork: {cidr: 10.201.40.0/24, gateway: 10.201.41.1}}",
-				want: "gateway is outside the network"},
-			"GatewayOfTheOtherFamily": {obj: claim + "spec: {provider: in-cluster, nodeNetwork: {cidr: 10.201.40.0/24, gateway: \"2001:db8:201::1\"}}",
-				want: "gateway is not of the same IP family as the addresses"},
-			"GatewayIsTheNetworkAddress": {obj: claim + "spec: {provider: in-cluster, nodeNetwork: {cidr: 10.201.40.0/28, gateway: 10.201.40.0}}",
-				want: "spec.nodeNetwork.gateway: Invalid value: 10.201.40.0 is the network address of 10.201.40.0/28, not a host address"},
-			"ClusterNetworkGatewayIsTheBroadcastAddress": {obj: claim + "spec: {provider: in-cluster, " + node + ", clusterNetwork: {ipAddresses: [10.201.42.5], prefix: 24, gateway: 10.201.42.255}}",
-				want: "10.201.42.255 is the broadcast address of its /24 network, not a host address"},
-			"ExternalNetworkOfMixedFamilies": {obj: claim + "spec: {provider: in-cluster, " + node + ", externalNetwork: {ipAddresses: [10.201.43.5, \"2001:db8:201::5\"]}}",
-				want: "all addresses must be of one IP family"},
-			"PrefixLongerThanTheCIDR": {obj: claim + "spec: {provider: in-cluster, nodeNetwork: {cidr: 10.201.40.0/24, prefix: 25}}",
-				want: "prefix is longer than the cidr's: the network must contain the cidr"},
-			"ProviderConfigRefOfAnotherKind": {obj: claim + "spec: {provider: ipam-infoblox, " + node + ", providerConfigRef: {kind: Secret, name: grid}}",
-				want: `spec.providerConfigRef.kind: Unsupported value: "Secret"`},
-			"ProviderChanged": {old: claim + "spec: {provider: in-cluster, " + node + "}",
-				patch: `{"spec":{"provider":"ipam-infoblox"}}`, want: "provider is immutable: create a new claim to change backends"},
-			"NodeNetworkChanged": {old: claim + "spec: {provider: in-cluster, " + node + "}",
-				patch: `{"spec":{"nodeNetwork":{"cidr":"10.201.44.0/24","gateway":"10.201.44.1"}}}`, want: "nodeNetwork is immutable: create a new claim to move the cluster"},
-			"ClusterChanged": {old: claim + "spec: {provider: in-cluster, cluster: a, " + node + "}",
-				patch: `{"spec":{"cluster":"b"}}`, want: "cluster is immutable once set"},
-			"ClusterNetworkChanged": {old: claim + "spec: {provider: in-cluster, " + node + ", clusterNetwork: {cidr: 10.201.45.0/30}}",
-				patch: `{"spec":{"clusterNetwork":{"cidr":"10.201.46.0/30"}}}`, want: "clusterNetwork is immutable once set"},
-			"ExternalNetworkRemoved": {old: claim + "spec: {provider: in-cluster, " + node + ", externalNetwork: {cidr: 10.201.47.0/30}}",
-				patch: `{"spec":{"externalNetwork":null}}`, want: "externalNetwork is immutable once set"},
+		testenv.CheckAdmission(t, kube, ns, map[string]testenv.AdmissionCase{
+			"UnknownProvider": {Obj: claim + "spec: {provider: dhcp, " + node + "}",
+				Want: `spec.provider: Unsupported value: "dhcp": supported values: "in-cluster", "ipam-infoblox"`},
+			"NoNodeNetwork": {Obj: claim + "spec: {provider: in-cluster}",
+				Want: "spec.nodeNetwork: Required value"},
+			"NodeNetworkWithHostBits": {Obj: claim + "spec: {provider: in-cluster, nodeNetwork: {cidr: 10.201.40.1/24}}",
+				Want: `spec.nodeNetwork.cidr: Invalid value: "10.201.40.1/24": must be a CIDR without host bits`},
+			"BothCIDRAndList": {Obj: claim + "spec: {provider: in-cluster, nodeNetwork: {cidr: 10.201.40.0/24, ipAddresses: [10.201.40.5]}}",
+				Want: "set exactly one of cidr or ipAddresses"},
+			"GatewayOutsideTheNetwork": {Obj: claim + "spec: {provider: in-cluster, nodeNetwork: {cidr: 10.201.40.0/24, gateway: 10.201.41.1}}",
+				Want: "gateway is outside the network"},
+			"GatewayOfTheOtherFamily": {Obj: claim + "spec: {provider: in-cluster, nodeNetwork: {cidr: 10.201.40.0/24, gateway: \"2001:db8:201::1\"}}",
+				Want: "gateway is not of the same IP family as the addresses"},
+			"GatewayIsTheNetworkAddress": {Obj: claim + "spec: {provider: in-cluster, nodeNetwork: {cidr: 10.201.40.0/28, gateway: 10.201.40.0}}",
+				Want: "spec.nodeNetwork.gateway: Invalid value: 10.201.40.0 is the network address of 10.201.40.0/28, not a host address"},
+			"ClusterNetworkGatewayIsTheBroadcastAddress": {Obj: claim + "spec: {provider: in-cluster, " + node + ", clusterNetwork: {ipAddresses: [10.201.42.5], prefix: 24, gateway: 10.201.42.255}}",
+				Want: "10.201.42.255 is the broadcast address of its /24 network, not a host address"},
+			"ExternalNetworkOfMixedFamilies": {Obj: claim + "spec: {provider: in-cluster, " + node + ", externalNetwork: {ipAddresses: [10.201.43.5, \"2001:db8:201::5\"]}}",
+				Want: "all addresses must be of one IP family"},
+			"PrefixLongerThanTheCIDR": {Obj: claim + "spec: {provider: in-cluster, nodeNetwork: {cidr: 10.201.40.0/24, prefix: 25}}",
+				Want: "prefix is longer than the cidr's: the network must contain the cidr"},
+			"ProviderConfigRefOfAnotherKind": {Obj: claim + "spec: {provider: ipam-infoblox, " + node + ", providerConfigRef: {kind: Secret, name: grid}}",
+				Want: `spec.providerConfigRef.kind: Unsupported value: "Secret"`},
+			"ProviderChanged": {Old: claim + "spec: {provider: in-cluster, " + node + "}",
+				Patch: `{"spec":{"provider":"ipam-infoblox"}}`, Want: "provider is immutable: create a new claim to change backends"},
+			"NodeNetworkChanged": {Old: claim + "spec: {provider: in-cluster, " + node + "}",
+				Patch: `{"spec":{"nodeNetwork":{"cidr":"10.201.44.0/24","gateway":"10.201.44.1"}}}`, Want: "nodeNetwork is immutable: create a new claim to move the cluster"},
+			"ClusterChanged": {Old: claim + "spec: {provider: in-cluster, cluster: a, " + node + "}",
+				Patch: `{"spec":{"cluster":"b"}}`, Want: "cluster is immutable once set"},
+			"ClusterNetworkChanged": {Old: claim + "spec: {provider: in-cluster, " + node + ", clusterNetwork: {cidr: 10.201.45.0/30}}",
+				Patch: `{"spec":{"clusterNetwork":{"cidr":"10.201.46.0/30"}}}`, Want: "clusterNetwork is immutable once set"},
+			"ExternalNetworkRemoved": {Old: claim + "spec: {provider: in-cluster, " + node + ", externalNetwork: {cidr: 10.201.47.0/30}}",
+				Patch: `{"spec":{"externalNetwork":null}}`, Want: "externalNetwork is immutable once set"},
 		})
 	})
 	t.Run("ClusterIPAM", func(t *testing.T) {
-		checkAdmission(t, ns, map[string]admissionCase{
-			"GatewayIsTheBroadcastAddress": {obj: ipam + "spec: {provider: in-cluster, nodeNetwork: {cidr: 10.201.48.0/28, gateway: 10.201.48.15}}",
-				want: "10.201.48.15 is the broadcast address of 10.201.48.0/28, not a host address"},
-			"ProviderChanged": {old: ipam + "spec: {provider: in-cluster, " + node + "}",
-				patch: `{"spec":{"provider":"ipam-infoblox"}}`, want: "provider is immutable"},
+		testenv.CheckAdmission(t, kube, ns, map[string]testenv.AdmissionCase{
+			"GatewayIsTheBroadcastAddress": {Obj: ipam + "spec: {provider: in-cluster, nodeNetwork: {cidr: 10.201.48.0/28, gateway: 10.201.48.15}}",
+				Want: "10.201.48.15 is the broadcast address of 10.201.48.0/28, not a host address"},
+			"ProviderChanged": {Old: ipam + "spec: {provider: in-cluster, " + node + "}",
+				Patch: `{"spec":{"provider":"ipam-infoblox"}}`, Want: "provider is immutable"},
 		})
 	})
 	t.Run("ClusterDeployment", func(t *testing.T) {
 		cd := func(config string) string {
 			return deployment + "spec: {template: vsphere-standalone-cp-1-0-0, config: " + config + "}"
 		}
-		checkAdmission(t, ns, map[string]admissionCase{
-			"NodeCountsSumAboveTheLimit": {obj: cd("{controlPlaneNumber: 3000, workersNumber: 2000}"),
-				want: "spec.config: Invalid value: controlPlaneNumber + workersNumber is more than the 4096 node addresses one network can reserve"},
-			"DefaultControlPlanePlusMaximumWorkers": {obj: cd("{workersNumber: 4096}"),
-				want: "controlPlaneNumber + workersNumber is more than the 4096 node addresses one network can reserve"},
-			"NodeCountsWhoseSumOverflowsInt64": {obj: cd("{controlPlaneNumber: 9223372036854775807, workersNumber: 9223372036854775807}"),
-				want: "spec.config.controlPlaneNumber in body should be less than or equal to 4096"},
-			"NegativeNodeCount": {obj: cd("{workersNumber: -1}"),
-				want: "spec.config.workersNumber in body should be greater than or equal to 0"},
-			"NodeCountNotAnInteger": {obj: cd("{workersNumber: two}"),
-				want: "spec.config.workersNumber in body must be of type integer"},
-			"NodeCountBeyondInt64": {obj: cd("{workersNumber: 1e30}"),
-				want: "spec.config.workersNumber in body must be of type integer"},
-			"NoTemplate": {obj: deployment + "spec: {template: \"\"}",
-				want: "spec.template in body should be at least 1 chars long"},
-			"IPAMClaimByRefAndInline": {obj: deployment + "spec: {template: t, ipamClaim: {ref: a, spec: {provider: in-cluster, " + node + "}}}",
-				want: "set exactly one of ipamClaim.ref and ipamClaim.spec"},
-			"InlineClaimGatewayIsTheNetworkAddress": {obj: deployment + "spec: {template: t, ipamClaim: {spec: {provider: in-cluster, nodeNetwork: {cidr: 10.201.49.0/28, gateway: 10.201.49.0}}}}",
-				want: "spec.ipamClaim.spec.nodeNetwork.gateway: Invalid value: 10.201.49.0 is the network address of 10.201.49.0/28, not a host address"},
+		testenv.CheckAdmission(t, kube, ns, map[string]testenv.AdmissionCase{
+			"NodeCountsSumAboveTheLimit": {Obj: cd("{controlPlaneNumber: 3000, workersNumber: 2000}"),
+				Want: "spec.config: Invalid value: controlPlaneNumber + workersNumber is more than the 4096 node addresses one network can reserve"},
+			"DefaultControlPlanePlusMaximumWorkers": {Obj: cd("{workersNumber: 4096}"),
+				Want: "controlPlaneNumber + workersNumber is more than the 4096 node addresses one network can reserve"},
+			"NodeCountsWhoseSumOverflowsInt64": {Obj: cd("{controlPlaneNumber: 9223372036854775807, workersNumber: 9223372036854775807}"),
+				Want: "spec.config.controlPlaneNumber in body should be less than or equal to 4096"},
+			"NegativeNodeCount": {Obj: cd("{workersNumber: -1}"),
+				Want: "spec.config.workersNumber in body should be greater than or equal to 0"},
+			"NodeCountNotAnInteger": {Obj: cd("{workersNumber: two}"),
+				Want: "spec.config.workersNumber in body must be of type integer"},
+			"NodeCountBeyondInt64": {Obj: cd("{workersNumber: 1e30}"),
+				Want: "spec.config.workersNumber in body must be of type integer"},
+			"NoTemplate": {Obj: deployment + "spec: {template: \"\"}",
+				Want: "spec.template in body should be at least 1 chars long"},
+			"IPAMClaimByRefAndInline": {Obj: deployment + "spec: {template: t, ipamClaim: {ref: a, spec: {provider: in-cluster, " + node + "}}}",
+				Want: "set exactly one of ipamClaim.ref and ipamClaim.spec"},
+			"InlineClaimGatewayIsTheNetworkAddress": {Obj: deployment + "spec: {template: t, ipamClaim: {spec: {provider: in-cluster, nodeNetwork: {cidr: 10.201.49.0/28, gateway: 10.201.49.0}}}}",
+				Want: "spec.ipamClaim.spec.nodeNetwork.gateway: Invalid value: 10.201.49.0 is the network address of 10.201.49.0/28, not a host address"},
 		})
 	})
 }

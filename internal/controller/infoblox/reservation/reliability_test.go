@@ -13,12 +13,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	kerrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/types"
-	utiljson "k8s.io/apimachinery/pkg/util/json"
 	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/yaml"
 
 	xpv1 "github.com/crossplane/crossplane-runtime/v2/apis/common/v1"
 	"github.com/crossplane/crossplane-runtime/v2/pkg/meta"
@@ -34,68 +30,6 @@ import (
 // The reliability tests of this file reserve from 10.202.0.0/16, which no
 // other test of this package uses.
 
-// fromYAML is the object y describes, its integers decoded as int64 (as
-// the API server decodes them), not as floats.
-func fromYAML(t *testing.T, y string) *unstructured.Unstructured {
-	t.Helper()
-	j, err := yaml.YAMLToJSON([]byte(y))
-	if err != nil {
-		t.Fatalf("%v:\n%s", err, y)
-	}
-	u := &unstructured.Unstructured{}
-	if err := utiljson.Unmarshal(j, &u.Object); err != nil {
-		t.Fatalf("%v:\n%s", err, y)
-	}
-	return u
-}
-
-// admissionCase is an object the API server must refuse: created as obj,
-// or, with old, created as old and then changed by the merge patch patch.
-type admissionCase struct {
-	obj, old, patch string
-	want            string
-}
-
-// checkAdmission runs the cases of one kind against the API server: each
-// must be refused as Invalid with want in the message, and never with a
-// CEL evaluation error (a rule reading a field another rule refuses).
-func checkAdmission(t *testing.T, ns string, cases map[string]admissionCase) {
-	t.Helper()
-	ctx := context.Background()
-	suffix := fmt.Sprint(time.Now().UnixNano() % 1000000)
-	i := 0
-	for name, tc := range cases {
-		i++
-		objName := fmt.Sprintf("rel-%d-%s", i, suffix)
-		t.Run(name, func(t *testing.T) {
-			src := tc.obj
-			if tc.old != "" {
-				src = tc.old
-			}
-			u := fromYAML(t, src)
-			u.SetName(objName)
-			if ns != "" {
-				u.SetNamespace(ns)
-			}
-			err := kube.Create(ctx, u)
-			if tc.old != "" {
-				if err != nil {
-					t.Fatalf("creating the object to change: %v", err)
-				}
-				t.Cleanup(func() { _ = kube.Delete(context.Background(), u) })
-				err = kube.Patch(ctx, u, client.RawPatch(types.MergePatchType, []byte(tc.patch)))
-			}
-			if !kerrors.IsInvalid(err) || !strings.Contains(err.Error(), tc.want) {
-				t.Fatalf("got %v, want an Invalid error containing %q", err, tc.want)
-			}
-			if strings.Contains(err.Error(), "evaluating rule") || strings.Contains(err.Error(), "no such key") {
-				t.Fatalf("got %v, want no CEL evaluation error", err)
-			}
-			t.Logf("refused: %v", err)
-		})
-	}
-}
-
 // TestInfobloxAdmission: malformed Infoblox Reservations, ProviderConfigs
 // and ClusterProviderConfigs, and changes to what shapes the object in the
 // grid, are refused by the API server with a message naming the rule.
@@ -107,109 +41,100 @@ func TestInfobloxAdmission(t *testing.T) {
 	const pc = "apiVersion: infoblox.ipam.provider-ipam.io/v1alpha1\nkind: ProviderConfig\n"
 	const cpc = "apiVersion: infoblox.ipam.provider-ipam.io/v1alpha1\nkind: ClusterProviderConfig\n"
 	t.Run("Reservation", func(t *testing.T) {
-		checkAdmission(t, ns, map[string]admissionCase{
-			"NeitherNetworkNorAddress": {obj: res + "spec: {forProvider: {}}",
-				want: "spec.forProvider: Invalid value: set network, address, or both"},
-			"HostRecordWithoutHostName": {obj: res + "spec: {forProvider: {network: 10.202.0.0/24, recordType: HostRecord}}",
-				want: "hostName is required with recordType HostRecord"},
-			"NetworkWithHostBits": {obj: res + "spec: {forProvider: {network: 10.202.0.1/24}}",
-				want: `spec.forProvider.network: Invalid value: "10.202.0.1/24": must be a CIDR without host bits`},
-			"NetworkPrefixBeyond32": {obj: res + "spec: {forProvider: {network: 10.202.0.0/33}}",
-				want: `spec.forProvider.network: Invalid value: "10.202.0.0/33": must be a CIDR without host bits`},
-			"RangeNotARange": {obj: res + "spec: {forProvider: {network: 10.202.0.0/24, range: 10.202.0.10}}",
-				want: `spec.forProvider.range: Invalid value: "10.202.0.10": must be a range first-last`},
-			"RangeOfNames": {obj: res + "spec: {forProvider: {network: 10.202.0.0/24, range: first-last}}",
-				want: `spec.forProvider.range: Invalid value: "first-last": must be a range first-last`},
-			"AddressWithExclude": {obj: res + "spec: {forProvider: {address: 10.202.0.10, exclude: [10.202.0.11]}}",
-				want: "range and exclude choose among free addresses: they do not go with a specific address"},
-			"AddressWithRange": {obj: res + "spec: {forProvider: {address: 10.202.0.10, network: 10.202.0.0/24, range: 10.202.0.10-10.202.0.20}}",
-				want: "range and exclude choose among free addresses: they do not go with a specific address"},
-			"MACNotAMAC": {obj: res + "spec: {forProvider: {network: 10.202.0.0/24, mac: zz}}",
-				want: "spec.forProvider.mac in body should match '^([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}$'"},
-			"UnknownRecordType": {obj: res + "spec: {forProvider: {network: 10.202.0.0/24, recordType: ARecord}}",
-				want: `spec.forProvider.recordType: Unsupported value: "ARecord": supported values: "FixedAddress", "HostRecord"`},
-			"AddressNotAnIP": {obj: res + "spec: {forProvider: {address: 10.202.0.300}}",
-				want: `spec.forProvider.address: Invalid value: "10.202.0.300": must be an IP address`},
-			"ExcludeEntryNotAnIP": {obj: res + "spec: {forProvider: {network: 10.202.0.0/24, exclude: [10.202.0.0/28]}}",
-				want: `spec.forProvider.exclude[0]: Invalid value: "10.202.0.0/28": must be an IP address`},
-			"ExcludeRepeatsAnAddress": {obj: res + "spec: {forProvider: {network: 10.202.0.0/24, exclude: [10.202.0.5, 10.202.0.5]}}",
-				want: `spec.forProvider.exclude[1]: Duplicate value: "10.202.0.5"`},
-			"TooManyExcludes": {obj: res + "spec: {forProvider: {network: 10.202.0.0/16, exclude: " + flowList(257, "10.202.%d.1") + "}}",
-				want: "spec.forProvider.exclude: Too many: 257: must have at most 256 items"},
-			"GatewayNotAnIP": {obj: res + "spec: {forProvider: {network: 10.202.0.0/24, gateway: router}}",
-				want: `spec.forProvider.gateway: Invalid value: "router": must be an IP address`},
-			"PrefixBeyond128": {obj: res + "spec: {forProvider: {network: 10.202.0.0/24, prefix: 129}}",
-				want: "spec.forProvider.prefix in body should be less than or equal to 128"},
-			"HostNameTooLong": {obj: res + "spec: {forProvider: {network: 10.202.0.0/24, recordType: HostRecord, hostName: " + strings.Repeat("h", 254) + "}}",
-				want: "spec.forProvider.hostName: Too long: may not be more than 253 bytes"},
-			"NetworkChanged": {old: res + "spec: {forProvider: {network: 10.202.0.0/24}, " + observed + "}",
-				patch: `{"spec":{"forProvider":{"network":"10.202.1.0/24"}}}`, want: "network is immutable"},
-			"AddressChanged": {old: res + "spec: {forProvider: {address: 10.202.0.10}, " + observed + "}",
-				patch: `{"spec":{"forProvider":{"address":"10.202.0.11"}}}`, want: "address is immutable"},
-			"RangeChanged": {old: res + "spec: {forProvider: {network: 10.202.0.0/24, range: 10.202.0.10-10.202.0.20}, " + observed + "}",
-				patch: `{"spec":{"forProvider":{"range":"10.202.0.10-10.202.0.30"}}}`, want: "range is immutable"},
-			"RecordTypeChanged": {old: res + "spec: {forProvider: {network: 10.202.0.0/24}, " + observed + "}",
-				patch: `{"spec":{"forProvider":{"recordType":"HostRecord","hostName":"node-1"}}}`, want: "recordType is immutable"},
-			"HostNameChanged": {old: res + "spec: {forProvider: {network: 10.202.0.0/24, recordType: HostRecord, hostName: node-1}, " + observed + "}",
-				patch: `{"spec":{"forProvider":{"hostName":"node-2"}}}`, want: "hostName is immutable"},
-			"ExcludeChanged": {old: res + "spec: {forProvider: {network: 10.202.0.0/24, exclude: [10.202.0.5]}, " + observed + "}",
-				patch: `{"spec":{"forProvider":{"exclude":["10.202.0.6"]}}}`, want: "exclude is immutable"},
-			"MACChanged": {old: res + "spec: {forProvider: {network: 10.202.0.0/24}, " + observed + "}",
-				patch: `{"spec":{"forProvider":{"mac":"00:11:22:33:44:55"}}}`, want: "mac is immutable"},
-			"ClusterChanged": {old: res + "spec: {forProvider: {network: 10.202.0.0/24, cluster: a}, " + observed + "}",
-				patch: `{"spec":{"forProvider":{"cluster":"b"}}}`, want: "cluster is immutable"},
-			"ClaimChanged": {old: res + "spec: {forProvider: {network: 10.202.0.0/24, claim: a}, " + observed + "}",
-				patch: `{"spec":{"forProvider":{"claim":"b"}}}`, want: "claim is immutable"},
+		testenv.CheckAdmission(t, kube, ns, map[string]testenv.AdmissionCase{
+			"NeitherNetworkNorAddress": {Obj: res + "spec: {forProvider: {}}",
+				Want: "spec.forProvider: Invalid value: set network, address, or both"},
+			"HostRecordWithoutHostName": {Obj: res + "spec: {forProvider: {network: 10.202.0.0/24, recordType: HostRecord}}",
+				Want: "hostName is required with recordType HostRecord"},
+			"NetworkWithHostBits": {Obj: res + "spec: {forProvider: {network: 10.202.0.1/24}}",
+				Want: `spec.forProvider.network: Invalid value: "10.202.0.1/24": must be a CIDR without host bits`},
+			"NetworkPrefixBeyond32": {Obj: res + "spec: {forProvider: {network: 10.202.0.0/33}}",
+				Want: `spec.forProvider.network: Invalid value: "10.202.0.0/33": must be a CIDR without host bits`},
+			"RangeNotARange": {Obj: res + "spec: {forProvider: {network: 10.202.0.0/24, range: 10.202.0.10}}",
+				Want: `spec.forProvider.range: Invalid value: "10.202.0.10": must be a range first-last`},
+			"RangeOfNames": {Obj: res + "spec: {forProvider: {network: 10.202.0.0/24, range: first-last}}",
+				Want: `spec.forProvider.range: Invalid value: "first-last": must be a range first-last`},
+			"AddressWithExclude": {Obj: res + "spec: {forProvider: {address: 10.202.0.10, exclude: [10.202.0.11]}}",
+				Want: "range and exclude choose among free addresses: they do not go with a specific address"},
+			"AddressWithRange": {Obj: res + "spec: {forProvider: {address: 10.202.0.10, network: 10.202.0.0/24, range: 10.202.0.10-10.202.0.20}}",
+				Want: "range and exclude choose among free addresses: they do not go with a specific address"},
+			"MACNotAMAC": {Obj: res + "spec: {forProvider: {network: 10.202.0.0/24, mac: zz}}",
+				Want: "spec.forProvider.mac in body should match '^([0-9a-fA-F]{2}:){5}[0-9a-fA-F]{2}$'"},
+			"UnknownRecordType": {Obj: res + "spec: {forProvider: {network: 10.202.0.0/24, recordType: ARecord}}",
+				Want: `spec.forProvider.recordType: Unsupported value: "ARecord": supported values: "FixedAddress", "HostRecord"`},
+			"AddressNotAnIP": {Obj: res + "spec: {forProvider: {address: 10.202.0.300}}",
+				Want: `spec.forProvider.address: Invalid value: "10.202.0.300": must be an IP address`},
+			"ExcludeEntryNotAnIP": {Obj: res + "spec: {forProvider: {network: 10.202.0.0/24, exclude: [10.202.0.0/28]}}",
+				Want: `spec.forProvider.exclude[0]: Invalid value: "10.202.0.0/28": must be an IP address`},
+			"ExcludeRepeatsAnAddress": {Obj: res + "spec: {forProvider: {network: 10.202.0.0/24, exclude: [10.202.0.5, 10.202.0.5]}}",
+				Want: `spec.forProvider.exclude[1]: Duplicate value: "10.202.0.5"`},
+			"TooManyExcludes": {Obj: res + "spec: {forProvider: {network: 10.202.0.0/16, exclude: " + testenv.FlowList(257, "10.202.%d.1") + "}}",
+				Want: "spec.forProvider.exclude: Too many: 257: must have at most 256 items"},
+			"GatewayNotAnIP": {Obj: res + "spec: {forProvider: {network: 10.202.0.0/24, gateway: router}}",
+				Want: `spec.forProvider.gateway: Invalid value: "router": must be an IP address`},
+			"PrefixBeyond128": {Obj: res + "spec: {forProvider: {network: 10.202.0.0/24, prefix: 129}}",
+				Want: "spec.forProvider.prefix in body should be less than or equal to 128"},
+			"HostNameTooLong": {Obj: res + "spec: {forProvider: {network: 10.202.0.0/24, recordType: HostRecord, hostName: " + strings.Repeat("h", 254) + "}}",
+				Want: "spec.forProvider.hostName: Too long: may not be more than 253 bytes"},
+			"NetworkChanged": {Old: res + "spec: {forProvider: {network: 10.202.0.0/24}, " + observed + "}",
+				Patch: `{"spec":{"forProvider":{"network":"10.202.1.0/24"}}}`, Want: "network is immutable"},
+			"AddressChanged": {Old: res + "spec: {forProvider: {address: 10.202.0.10}, " + observed + "}",
+				Patch: `{"spec":{"forProvider":{"address":"10.202.0.11"}}}`, Want: "address is immutable"},
+			"RangeChanged": {Old: res + "spec: {forProvider: {network: 10.202.0.0/24, range: 10.202.0.10-10.202.0.20}, " + observed + "}",
+				Patch: `{"spec":{"forProvider":{"range":"10.202.0.10-10.202.0.30"}}}`, Want: "range is immutable"},
+			"RecordTypeChanged": {Old: res + "spec: {forProvider: {network: 10.202.0.0/24}, " + observed + "}",
+				Patch: `{"spec":{"forProvider":{"recordType":"HostRecord","hostName":"node-1"}}}`, Want: "recordType is immutable"},
+			"HostNameChanged": {Old: res + "spec: {forProvider: {network: 10.202.0.0/24, recordType: HostRecord, hostName: node-1}, " + observed + "}",
+				Patch: `{"spec":{"forProvider":{"hostName":"node-2"}}}`, Want: "hostName is immutable"},
+			"ExcludeChanged": {Old: res + "spec: {forProvider: {network: 10.202.0.0/24, exclude: [10.202.0.5]}, " + observed + "}",
+				Patch: `{"spec":{"forProvider":{"exclude":["10.202.0.6"]}}}`, Want: "exclude is immutable"},
+			"MACChanged": {Old: res + "spec: {forProvider: {network: 10.202.0.0/24}, " + observed + "}",
+				Patch: `{"spec":{"forProvider":{"mac":"00:11:22:33:44:55"}}}`, Want: "mac is immutable"},
+			"ClusterChanged": {Old: res + "spec: {forProvider: {network: 10.202.0.0/24, cluster: a}, " + observed + "}",
+				Patch: `{"spec":{"forProvider":{"cluster":"b"}}}`, Want: "cluster is immutable"},
+			"ClaimChanged": {Old: res + "spec: {forProvider: {network: 10.202.0.0/24, claim: a}, " + observed + "}",
+				Patch: `{"spec":{"forProvider":{"claim":"b"}}}`, Want: "claim is immutable"},
 		})
 	})
 	const creds = "credentials: {secretRef: {name: creds}}"
 	t.Run("ProviderConfig", func(t *testing.T) {
-		checkAdmission(t, ns, map[string]admissionCase{
-			"EmptyHost": {obj: pc + "spec: {host: \"\", " + creds + "}",
-				want: "spec.host in body should be at least 1 chars long"},
-			"HostTooLong": {obj: pc + "spec: {host: " + strings.Repeat("h", 254) + ", " + creds + "}",
-				want: "spec.host: Too long: may not be more than 253 bytes"},
-			"NoCredentials": {obj: pc + "spec: {host: grid.example.com}",
-				want: "spec.credentials: Required value"},
-			"PortZero": {obj: pc + "spec: {host: grid.example.com, port: 0, " + creds + "}",
-				want: "spec.port in body should be greater than or equal to 1"},
-			"PortAbove65535": {obj: pc + "spec: {host: grid.example.com, port: 70000, " + creds + "}",
-				want: "spec.port in body should be less than or equal to 65535"},
-			"VersionNotANumber": {obj: pc + "spec: {host: grid.example.com, version: latest, " + creds + "}",
-				want: `spec.version in body should match '^[0-9]+\.[0-9]+(\.[0-9]+)?$'`},
-			"NetworkViewTooLong": {obj: pc + "spec: {host: grid.example.com, networkView: " + strings.Repeat("v", 65) + ", " + creds + "}",
-				want: "spec.networkView: Too long: may not be more than 64 bytes"},
-			"TwoCABundles": {obj: pc + "spec: {host: grid.example.com, " + creds + ", tls: {caBundle: PEM, caBundleSecretRef: {name: ca, key: ca.crt}}}",
-				want: "spec.tls: Invalid value: set at most one of caBundle and caBundleSecretRef"},
+		testenv.CheckAdmission(t, kube, ns, map[string]testenv.AdmissionCase{
+			"EmptyHost": {Obj: pc + "spec: {host: \"\", " + creds + "}",
+				Want: "spec.host in body should be at least 1 chars long"},
+			"HostTooLong": {Obj: pc + "spec: {host: " + strings.Repeat("h", 254) + ", " + creds + "}",
+				Want: "spec.host: Too long: may not be more than 253 bytes"},
+			"NoCredentials": {Obj: pc + "spec: {host: grid.example.com}",
+				Want: "spec.credentials: Required value"},
+			"PortZero": {Obj: pc + "spec: {host: grid.example.com, port: 0, " + creds + "}",
+				Want: "spec.port in body should be greater than or equal to 1"},
+			"PortAbove65535": {Obj: pc + "spec: {host: grid.example.com, port: 70000, " + creds + "}",
+				Want: "spec.port in body should be less than or equal to 65535"},
+			"VersionNotANumber": {Obj: pc + "spec: {host: grid.example.com, version: latest, " + creds + "}",
+				Want: `spec.version in body should match '^[0-9]+\.[0-9]+(\.[0-9]+)?$'`},
+			"NetworkViewTooLong": {Obj: pc + "spec: {host: grid.example.com, networkView: " + strings.Repeat("v", 65) + ", " + creds + "}",
+				Want: "spec.networkView: Too long: may not be more than 64 bytes"},
+			"TwoCABundles": {Obj: pc + "spec: {host: grid.example.com, " + creds + ", tls: {caBundle: PEM, caBundleSecretRef: {name: ca, key: ca.crt}}}",
+				Want: "spec.tls: Invalid value: set at most one of caBundle and caBundleSecretRef"},
 			// Accepted, it stopped the provider's cache from reading any
 			// ProviderConfig of any namespace.
-			"RequestTimeoutNotADuration": {obj: pc + "spec: {host: grid.example.com, requestTimeout: soon, " + creds + "}",
-				want: `spec.requestTimeout: Invalid value: "soon": spec.requestTimeout in body should match`},
-			"RequestTimeoutNegative": {obj: pc + "spec: {host: grid.example.com, requestTimeout: -1s, " + creds + "}",
-				want: `spec.requestTimeout: Invalid value: "-1s": spec.requestTimeout in body should match`},
+			"RequestTimeoutNotADuration": {Obj: pc + "spec: {host: grid.example.com, requestTimeout: soon, " + creds + "}",
+				Want: `spec.requestTimeout: Invalid value: "soon": spec.requestTimeout in body should match`},
+			"RequestTimeoutNegative": {Obj: pc + "spec: {host: grid.example.com, requestTimeout: -1s, " + creds + "}",
+				Want: `spec.requestTimeout: Invalid value: "-1s": spec.requestTimeout in body should match`},
 		})
 	})
 	t.Run("ClusterProviderConfig", func(t *testing.T) {
-		checkAdmission(t, "", map[string]admissionCase{
-			"TwoCABundles": {obj: cpc + "spec: {host: grid.example.com, credentials: {secretRef: {name: creds, namespace: system}}, tls: {caBundle: PEM, caBundleSecretRef: {name: ca, namespace: system, key: ca.crt}}}",
-				want: "spec.tls: Invalid value: set at most one of caBundle and caBundleSecretRef"},
-			"CredentialsWithoutNamespace": {obj: cpc + "spec: {host: grid.example.com, credentials: {secretRef: {name: creds}}}",
-				want: "spec.credentials.secretRef.namespace: Required value"},
-			"PortAbove65535": {obj: cpc + "spec: {host: grid.example.com, port: 65536, credentials: {secretRef: {name: creds, namespace: system}}}",
-				want: "spec.port in body should be less than or equal to 65535"},
-			"RequestTimeoutNotADuration": {obj: cpc + "spec: {host: grid.example.com, requestTimeout: 5 minutes, credentials: {secretRef: {name: creds, namespace: system}}}",
-				want: `spec.requestTimeout: Invalid value: "5 minutes": spec.requestTimeout in body should match`},
+		testenv.CheckAdmission(t, kube, "", map[string]testenv.AdmissionCase{
+			"TwoCABundles": {Obj: cpc + "spec: {host: grid.example.com, credentials: {secretRef: {name: creds, namespace: system}}, tls: {caBundle: PEM, caBundleSecretRef: {name: ca, namespace: system, key: ca.crt}}}",
+				Want: "spec.tls: Invalid value: set at most one of caBundle and caBundleSecretRef"},
+			"CredentialsWithoutNamespace": {Obj: cpc + "spec: {host: grid.example.com, credentials: {secretRef: {name: creds}}}",
+				Want: "spec.credentials.secretRef.namespace: Required value"},
+			"PortAbove65535": {Obj: cpc + "spec: {host: grid.example.com, port: 65536, credentials: {secretRef: {name: creds, namespace: system}}}",
+				Want: "spec.port in body should be less than or equal to 65535"},
+			"RequestTimeoutNotADuration": {Obj: cpc + "spec: {host: grid.example.com, requestTimeout: 5 minutes, credentials: {secretRef: {name: creds, namespace: system}}}",
+				Want: `spec.requestTimeout: Invalid value: "5 minutes": spec.requestTimeout in body should match`},
 		})
 	})
-}
-
-// flowList is n addresses of format (a %d verb) as a YAML flow sequence.
-func flowList(n int, format string) string {
-	items := make([]string, n)
-	for i := range items {
-		items[i] = fmt.Sprintf(`"`+format+`"`, i)
-	}
-	return "[" + strings.Join(items, ", ") + "]"
 }
 
 // letGo deletes Reservation ns/name, which holds nothing, without waiting
