@@ -255,38 +255,9 @@ func TestDroppedReservationInUseStaysProtected(t *testing.T) {
 		b, err := protected(ctx, "b")
 		return a && b, err
 	})
-	forge := func(paused bool) {
-		t.Helper()
-		if err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
-			r := &inclusterv1alpha1.Reservation{}
-			if err := kube.Get(ctx, client.ObjectKey{Namespace: ns, Name: "b"}, r); err != nil {
-				return err
-			}
-			if paused {
-				xpmeta.AddAnnotations(r, map[string]string{xpmeta.AnnotationKeyReconciliationPaused: "true"})
-			} else {
-				delete(r.Annotations, xpmeta.AnnotationKeyReconciliationPaused)
-			}
-			return kube.Update(ctx, r)
-		}); err != nil {
-			t.Fatal(err)
-		}
-		if !paused {
-			return
-		}
-		if err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
-			r := &inclusterv1alpha1.Reservation{}
-			if err := kube.Get(ctx, client.ObjectKey{Namespace: ns, Name: "b"}, r); err != nil {
-				return err
-			}
-			r.Status.AtProvider.Addresses = nil
-			return kube.Status().Update(ctx, r)
-		}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	forge(true)
-	t.Cleanup(func() { forge(false) })
+	b := &inclusterv1alpha1.Reservation{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "b"}}
+	forge(t, b, func() { b.Status.AtProvider.Addresses = nil })
+	deletedAtEnd(t, b)
 	if err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
 		cur := getPool(t, ns, "nodes")
 		cur.Spec.Addresses = []string{"203.0.113.40"}
