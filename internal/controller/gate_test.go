@@ -82,91 +82,114 @@ func TestKindsServedLater(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// The CAPI IPAM kinds arrive, and IPPool, Allocation and QuotaUsage are
-	// activated: a claim on a pool is bound.
 	capi, err := testenv.CAPICRDDir()
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = os.RemoveAll(capi) })
-	if _, err := envtest.InstallCRDs(env.Config, envtest.CRDInstallOptions{
-		Paths: []string{capi, filepath.Join(crds, allocationCRD), filepath.Join(crds, quotaUsageCRD), filepath.Join(crds, ippoolCRD)}, ErrorIfPathMissing: true,
-	}); err != nil {
-		t.Fatal(err)
+	create := func(t *testing.T, o client.Object) {
+		t.Helper()
+		if err := kube.Create(context.Background(), o); err != nil {
+			t.Fatal(err)
+		}
 	}
-	pool := &ipamv1alpha1.IPPool{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns.Name, Name: "nodes"},
-		Spec:       ipamv1alpha1.IPPoolSpec{Addresses: []string{"10.61.0.10-10.61.0.20"}, Gateway: "10.61.0.1", Prefix: 24},
-	}
-	if err := kube.Create(context.Background(), pool); err != nil {
-		t.Fatal(err)
-	}
-	claim := &capiipamv1beta2.IPAddressClaim{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns.Name, Name: "m-0"},
-		Spec: capiipamv1beta2.IPAddressClaimSpec{
-			PoolRef: capiipamv1beta2.IPPoolReference{APIGroup: ipamv1alpha1.Group, Kind: ipamv1alpha1.IPPoolKind, Name: pool.Name},
+	// The stages run in order on one API server, each installing more
+	// CRDs, as activation does.
+	stages := []struct {
+		name  string
+		paths []string
+		crds  []*apiextensionsv1.CustomResourceDefinition
+		check func(t *testing.T)
+	}{
+		{
+			// The CAPI IPAM kinds arrive, and IPPool, Allocation and
+			// QuotaUsage are activated: a claim on a pool is bound.
+			name:  "IPPoolAndCAPIClaimsServedLater",
+			paths: []string{capi, filepath.Join(crds, allocationCRD), filepath.Join(crds, quotaUsageCRD), filepath.Join(crds, ippoolCRD)},
+			check: func(t *testing.T) {
+				create(t, &ipamv1alpha1.IPPool{
+					ObjectMeta: metav1.ObjectMeta{Namespace: ns.Name, Name: "nodes"},
+					Spec:       ipamv1alpha1.IPPoolSpec{Addresses: []string{"10.61.0.10-10.61.0.20"}, Gateway: "10.61.0.1", Prefix: 24},
+				})
+				claim := &capiipamv1beta2.IPAddressClaim{
+					ObjectMeta: metav1.ObjectMeta{Namespace: ns.Name, Name: "m-0"},
+					Spec: capiipamv1beta2.IPAddressClaimSpec{
+						PoolRef: capiipamv1beta2.IPPoolReference{APIGroup: ipamv1alpha1.Group, Kind: ipamv1alpha1.IPPoolKind, Name: "nodes"},
+					},
+				}
+				create(t, claim)
+				testenv.Eventually(t, time.Minute, "the claim bound to the pool's first address", func(ctx context.Context) (bool, error) {
+					c := &capiipamv1beta2.IPAddressClaim{}
+					if err := kube.Get(ctx, client.ObjectKeyFromObject(claim), c); err != nil || c.Status.AddressRef.Name == "" {
+						return false, err
+					}
+					a := &capiipamv1beta2.IPAddress{}
+					if err := kube.Get(ctx, client.ObjectKey{Namespace: ns.Name, Name: c.Status.AddressRef.Name}, a); err != nil {
+						return false, err
+					}
+					return a.Spec.Address == "10.61.0.10", nil
+				})
+			},
+		},
+		{
+			// The in-cluster Reservation is activated: a Reservation is
+			// Ready.
+			name:  "InClusterReservationServedLater",
+			paths: []string{filepath.Join(crds, reservationCRD)},
+			check: func(t *testing.T) {
+				r := &inclusterv1alpha1.Reservation{
+					ObjectMeta: metav1.ObjectMeta{Namespace: ns.Name, Name: "vips"},
+					Spec: inclusterv1alpha1.ReservationSpec{ForProvider: inclusterv1alpha1.ReservationParameters{
+						Space: &commonv1alpha1.AddressSpace{CIDR: "10.62.0.0/29"},
+					}},
+				}
+				create(t, r)
+				testenv.Eventually(t, time.Minute, "the Reservation Ready with 10.62.0.1", func(ctx context.Context) (bool, error) {
+					got := &inclusterv1alpha1.Reservation{}
+					if err := kube.Get(ctx, client.ObjectKeyFromObject(r), got); err != nil {
+						return false, err
+					}
+					return got.GetCondition(xpv1.TypeReady).Status == corev1.ConditionTrue && meta.GetExternalName(got) == "10.62.0.1", nil
+				})
+			},
+		},
+		{
+			// configuration-provider-ipam's XRD arrives: the
+			// ClusterIPAMClaim controller records the ClusterIPAM composed
+			// for a claim.
+			name: "ClusterIPAMClaimServedLater",
+			crds: []*apiextensionsv1.CustomResourceDefinition{clusterIPAMClaimCRD()},
+			check: func(t *testing.T) {
+				c := &unstructured.Unstructured{}
+				c.SetGroupVersionKind(k0rdentv1beta1.ClusterIPAMClaimGVK)
+				c.SetNamespace(ns.Name)
+				c.SetName("cluster-a")
+				if err := unstructured.SetNestedSlice(c.Object, []any{map[string]any{
+					"apiVersion": k0rdentv1beta1.ClusterIPAMGVK.GroupVersion().String(), "kind": k0rdentv1beta1.ClusterIPAMGVK.Kind, "name": "cluster-a-x1",
+				}}, "spec", "crossplane", "resourceRefs"); err != nil {
+					t.Fatal(err)
+				}
+				create(t, c)
+				testenv.Eventually(t, time.Minute, "spec.clusterIPAMRef recorded", func(ctx context.Context) (bool, error) {
+					got := &unstructured.Unstructured{}
+					got.SetGroupVersionKind(k0rdentv1beta1.ClusterIPAMClaimGVK)
+					if err := kube.Get(ctx, client.ObjectKeyFromObject(c), got); err != nil {
+						return false, err
+					}
+					ref, _, _ := unstructured.NestedString(got.Object, "spec", "clusterIPAMRef")
+					return ref == "cluster-a-x1", nil
+				})
+			},
 		},
 	}
-	if err := kube.Create(context.Background(), claim); err != nil {
-		t.Fatal(err)
+	for _, st := range stages {
+		t.Run(st.name, func(t *testing.T) {
+			if _, err := envtest.InstallCRDs(env.Config, envtest.CRDInstallOptions{Paths: st.paths, CRDs: st.crds, ErrorIfPathMissing: true}); err != nil {
+				t.Fatal(err)
+			}
+			st.check(t)
+		})
 	}
-	testenv.Eventually(t, time.Minute, "the claim bound", func(ctx context.Context) (bool, error) {
-		c := &capiipamv1beta2.IPAddressClaim{}
-		if err := kube.Get(ctx, client.ObjectKeyFromObject(claim), c); err != nil {
-			return false, err
-		}
-		return c.Status.AddressRef.Name != "", nil
-	})
-
-	// The in-cluster Reservation is activated: a Reservation is Ready.
-	if _, err := envtest.InstallCRDs(env.Config, envtest.CRDInstallOptions{
-		Paths: []string{filepath.Join(crds, reservationCRD)}, ErrorIfPathMissing: true,
-	}); err != nil {
-		t.Fatal(err)
-	}
-	r := &inclusterv1alpha1.Reservation{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns.Name, Name: "vips"},
-		Spec: inclusterv1alpha1.ReservationSpec{ForProvider: inclusterv1alpha1.ReservationParameters{
-			Space: &commonv1alpha1.AddressSpace{CIDR: "10.62.0.0/29"},
-		}},
-	}
-	if err := kube.Create(context.Background(), r); err != nil {
-		t.Fatal(err)
-	}
-	testenv.Eventually(t, time.Minute, "the Reservation Ready", func(ctx context.Context) (bool, error) {
-		got := &inclusterv1alpha1.Reservation{}
-		if err := kube.Get(ctx, client.ObjectKeyFromObject(r), got); err != nil {
-			return false, err
-		}
-		return got.GetCondition(xpv1.TypeReady).Status == corev1.ConditionTrue && meta.GetExternalName(got) != "", nil
-	})
-
-	// configuration-provider-ipam's XRD arrives: the ClusterIPAMClaim
-	// controller records the ClusterIPAM composed for a claim.
-	if _, err := envtest.InstallCRDs(env.Config, envtest.CRDInstallOptions{CRDs: []*apiextensionsv1.CustomResourceDefinition{clusterIPAMClaimCRD()}}); err != nil {
-		t.Fatal(err)
-	}
-	c := &unstructured.Unstructured{}
-	c.SetGroupVersionKind(k0rdentv1beta1.ClusterIPAMClaimGVK)
-	c.SetNamespace(ns.Name)
-	c.SetName("cluster-a")
-	if err := unstructured.SetNestedSlice(c.Object, []any{map[string]any{
-		"apiVersion": k0rdentv1beta1.ClusterIPAMGVK.GroupVersion().String(), "kind": k0rdentv1beta1.ClusterIPAMGVK.Kind, "name": "cluster-a-x1",
-	}}, "spec", "crossplane", "resourceRefs"); err != nil {
-		t.Fatal(err)
-	}
-	if err := kube.Create(context.Background(), c); err != nil {
-		t.Fatal(err)
-	}
-	testenv.Eventually(t, time.Minute, "spec.clusterIPAMRef recorded", func(ctx context.Context) (bool, error) {
-		got := &unstructured.Unstructured{}
-		got.SetGroupVersionKind(k0rdentv1beta1.ClusterIPAMClaimGVK)
-		if err := kube.Get(ctx, client.ObjectKeyFromObject(c), got); err != nil {
-			return false, err
-		}
-		ref, _, _ := unstructured.NestedString(got.Object, "spec", "clusterIPAMRef")
-		return ref == "cluster-a-x1", nil
-	})
 
 	for _, name := range []string{
 		managed.ControllerName(inclusterv1alpha1.ReservationGroupKind),

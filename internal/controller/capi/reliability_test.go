@@ -3,13 +3,10 @@ package capi_test
 import (
 	"context"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	kerrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -17,7 +14,6 @@ import (
 	"k8s.io/client-go/util/retry"
 	capiipamv1beta2 "sigs.k8s.io/cluster-api/api/ipam/v1beta2"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	xpv1 "github.com/crossplane/crossplane-runtime/v2/apis/common/v1"
 	xpmeta "github.com/crossplane/crossplane-runtime/v2/pkg/meta"
@@ -26,7 +22,6 @@ import (
 	inclusterv1alpha1 "github.com/provider-ipam/provider-ipam/apis/incluster/v1alpha1"
 	infobloxv1alpha1 "github.com/provider-ipam/provider-ipam/apis/infoblox/v1alpha1"
 	"github.com/provider-ipam/provider-ipam/apis/ipam/v1alpha1"
-	"github.com/provider-ipam/provider-ipam/internal/controller"
 	"github.com/provider-ipam/provider-ipam/internal/testenv"
 	"github.com/provider-ipam/provider-ipam/internal/wapisim"
 )
@@ -487,133 +482,6 @@ func TestPoolSpecCheckedByTheProvider(t *testing.T) {
 		if al.Spec.Owner.Namespace == ns {
 			t.Errorf("the ledger holds %s for an invalid pool of %s", al.Spec.Address, ns)
 		}
-	}
-}
-
-// TestKindsServedAfterTheProviderStarts: on a safe-start install
-// Crossplane serves the provider's ProviderConfig kinds at once and the
-// other CRDs only once they are activated. The provider starts on an API
-// server serving only the ProviderConfig kinds (its own, of this case), and
-// each controller starts when its kinds are served, without a restart.
-// The cases run in order on that API server.
-func TestKindsServedAfterTheProviderStarts(t *testing.T) {
-	root, err := testenv.Root()
-	if err != nil {
-		t.Fatal(err)
-	}
-	crds := filepath.Join(root, "package", "crds")
-	base := t.TempDir()
-	entries, err := os.ReadDir(crds)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range entries {
-		if !strings.Contains(e.Name(), "providerconfig") {
-			continue
-		}
-		b, err := os.ReadFile(filepath.Join(crds, e.Name()))
-		if err == nil {
-			err = os.WriteFile(filepath.Join(base, e.Name()), b, 0o600)
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-	late, err := testenv.StartCRDs(base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = late.Stop() })
-	lkube, err := client.New(late.Config, client.Options{Scheme: late.Scheme})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx := context.Background()
-	if err := testenv.AllowTestAddressSpaces(ctx, lkube); err != nil {
-		t.Fatal(err)
-	}
-	mctx, cancel := context.WithCancel(ctx)
-	done, err := late.StartManager(mctx, controller.Setup)
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("provider stopped with error: %v", err)
-		}
-	})
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "late-"}}
-	if err := lkube.Create(ctx, ns); err != nil {
-		t.Fatal(err)
-	}
-	capiDir, err := testenv.CAPICRDDir()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = os.RemoveAll(capiDir) })
-
-	cases := []struct {
-		name  string
-		crds  []string
-		check func(t *testing.T)
-	}{
-		{
-			name: "IPPoolAndCAPIClaimsServedLater",
-			crds: []string{capiDir, filepath.Join(crds, "incluster.ipam.provider-ipam.io_allocations.yaml"),
-				filepath.Join(crds, "incluster.ipam.provider-ipam.io_quotausages.yaml"), filepath.Join(crds, "ipam.provider-ipam.io_ippools.yaml")},
-			check: func(t *testing.T) {
-				create := func(o client.Object) {
-					if err := lkube.Create(ctx, o); err != nil {
-						t.Fatal(err)
-					}
-				}
-				create(ippool(ns.Name, "nodes", "10.200.20.1", 24, "10.200.20.10-10.200.20.20"))
-				create(claim(ns.Name, "m-0", "nodes"))
-				eventually(t, time.Minute, "the claim bound to an address of the pool", func(ctx context.Context) (bool, error) {
-					c := &capiipamv1beta2.IPAddressClaim{}
-					if err := lkube.Get(ctx, client.ObjectKey{Namespace: ns.Name, Name: "m-0"}, c); err != nil || c.Status.AddressRef.Name == "" {
-						return false, err
-					}
-					a := &capiipamv1beta2.IPAddress{}
-					if err := lkube.Get(ctx, client.ObjectKey{Namespace: ns.Name, Name: c.Status.AddressRef.Name}, a); err != nil {
-						return false, err
-					}
-					return a.Spec.Address == "10.200.20.10", nil
-				})
-			},
-		},
-		{
-			name: "InClusterReservationServedLater",
-			crds: []string{filepath.Join(crds, "incluster.ipam.provider-ipam.io_reservations.yaml")},
-			check: func(t *testing.T) {
-				r := holding(ns.Name, "vips", commonv1alpha1.AddressSpace{CIDR: "10.200.21.0/29"}, "")
-				r.Spec.ForProvider.AllAddresses = false
-				if err := lkube.Create(ctx, r); err != nil {
-					t.Fatal(err)
-				}
-				eventually(t, time.Minute, "the Reservation Ready", func(ctx context.Context) (bool, error) {
-					if err := lkube.Get(ctx, client.ObjectKeyFromObject(r), r); err != nil {
-						return false, err
-					}
-					return r.GetCondition(xpv1.TypeReady).Status == corev1.ConditionTrue && xpmeta.GetExternalName(r) == "10.200.21.1", nil
-				})
-			},
-		},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			select {
-			case err := <-done:
-				t.Fatalf("the provider stopped before its kinds were served: %v", err)
-			default:
-			}
-			if _, err := envtest.InstallCRDs(late.Config, envtest.CRDInstallOptions{Paths: tc.crds, ErrorIfPathMissing: true}); err != nil {
-				t.Fatal(err)
-			}
-			tc.check(t)
-		})
 	}
 }
 
