@@ -89,17 +89,7 @@ func TestAddressHeldInTheLedgerIsAConflict(t *testing.T) {
 	ns := namespace(t)
 	providerConfig(t, ns, srv, wapiPassword)
 	ctx := context.Background()
-	other := &inclusterv1alpha1.Allocation{
-		ObjectMeta: metav1.ObjectMeta{Name: incluster.NameFor(netip.MustParseAddr("192.0.2.81"))},
-		Spec: inclusterv1alpha1.AllocationSpec{Address: "192.0.2.81", Owner: inclusterv1alpha1.AllocationOwner{
-			APIVersion: inclusterv1alpha1.SchemeGroupVersion.String(), Kind: inclusterv1alpha1.ReservationKind,
-			Namespace: "secret-team", Name: "secret-cluster", UID: "0b0e-uid",
-		}},
-	}
-	if err := kube.Create(ctx, other); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = kube.Delete(context.Background(), other) })
+	heldBySecretTeam(t, "192.0.2.81", "0b0e-uid")
 	if err := kube.Create(ctx, reservation(ns, "taken", v1alpha1.ReservationParameters{Address: "192.0.2.81", Network: "192.0.2.0/24"})); err != nil {
 		t.Fatal(err)
 	}
@@ -123,6 +113,24 @@ func TestAddressHeldInTheLedgerIsAConflict(t *testing.T) {
 
 // markInUse puts the in-use mark a pool's lease carries on the Allocation
 // of addr, or takes it off.
+// heldBySecretTeam records a in the ledger for a Reservation of another
+// namespace, "secret-team/secret-cluster" with uid, until the test ends.
+// Messages must never name it.
+func heldBySecretTeam(t *testing.T, a, uid string) {
+	t.Helper()
+	al := &inclusterv1alpha1.Allocation{
+		ObjectMeta: metav1.ObjectMeta{Name: incluster.NameFor(netip.MustParseAddr(a))},
+		Spec: inclusterv1alpha1.AllocationSpec{Address: a, Owner: inclusterv1alpha1.AllocationOwner{
+			APIVersion: inclusterv1alpha1.SchemeGroupVersion.String(), Kind: inclusterv1alpha1.ReservationKind,
+			Namespace: "secret-team", Name: "secret-cluster", UID: uid,
+		}},
+	}
+	if err := kube.Create(context.Background(), al); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = kube.Delete(context.Background(), al) })
+}
+
 func markInUse(t *testing.T, addr string, inUse bool) {
 	t.Helper()
 	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"net/netip"
 	"strconv"
 	"strings"
 	"testing"
@@ -19,9 +18,7 @@ import (
 	xpv1 "github.com/crossplane/crossplane-runtime/v2/apis/common/v1"
 	"github.com/crossplane/crossplane-runtime/v2/pkg/meta"
 
-	inclusterv1alpha1 "github.com/provider-ipam/provider-ipam/apis/incluster/v1alpha1"
 	"github.com/provider-ipam/provider-ipam/apis/infoblox/v1alpha1"
-	"github.com/provider-ipam/provider-ipam/internal/clients/incluster"
 	ibclient "github.com/provider-ipam/provider-ipam/internal/clients/infoblox"
 	"github.com/provider-ipam/provider-ipam/internal/testenv"
 	"github.com/provider-ipam/provider-ipam/internal/wapisim"
@@ -477,17 +474,7 @@ func TestHostileExternalNames(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The ledger records 10.202.50.90 for another namespace's Reservation.
-	elsewhere := &inclusterv1alpha1.Allocation{
-		ObjectMeta: metav1.ObjectMeta{Name: incluster.NameFor(netip.MustParseAddr("10.202.50.90"))},
-		Spec: inclusterv1alpha1.AllocationSpec{Address: "10.202.50.90", Owner: inclusterv1alpha1.AllocationOwner{
-			APIVersion: inclusterv1alpha1.SchemeGroupVersion.String(), Kind: inclusterv1alpha1.ReservationKind,
-			Namespace: "secret-team", Name: "secret-cluster", UID: "rel-secret-uid",
-		}},
-	}
-	if err := kube.Create(ctx, elsewhere); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = kube.Delete(context.Background(), elsewhere) })
+	heldBySecretTeam(t, "10.202.50.90", "rel-secret-uid")
 
 	cases := []struct {
 		name string
