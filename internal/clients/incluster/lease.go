@@ -235,11 +235,13 @@ func (l *Ledger) PoolsNamed(ns, name string, current types.UID) []types.UID {
 		if uid == current {
 			continue
 		}
+		// Every lease of one pool names the same pool: one says which,
+		// and a pool reconcile costs one look per pool, not per lease.
 		for _, ls := range leases {
 			if ls.Namespace == ns && ls.Pool.Name == name {
 				out = append(out, uid)
-				break
 			}
+			break
 		}
 	}
 	return out
