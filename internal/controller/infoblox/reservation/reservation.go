@@ -203,43 +203,17 @@ func (e *external) Observe(ctx context.Context, mg resource.Managed) (managed.Ex
 		err      error
 	)
 	if ref := meta.GetExternalName(cr); ref != "" {
-		k, err := infoblox.KindOfRef(ref)
-		if err != nil {
-			if meta.WasDeleted(cr) {
-				// Nothing was ever read through it: let it go.
-				return managed.ExternalObservation{ResourceExists: false}, nil
-			}
-			return managed.ExternalObservation{}, fmt.Errorf("%s: %w", errExternalName, err)
-		}
-		if k != kind(cr) {
-			if meta.WasDeleted(cr) {
-				return managed.ExternalObservation{ResourceExists: false}, nil
-			}
-			return managed.ExternalObservation{}, fmt.Errorf("%s: it names a %s, spec.forProvider.recordType asks for a %s", errMismatch, k, kind(cr))
-		}
-		if obj, err = e.client.Get(ctx, ref); err != nil {
-			return managed.ExternalObservation{}, fmt.Errorf("%s: %w", errObserve, err)
-		}
-		if obj == nil {
+		obj, err = e.named(ctx, cr, ref)
+		var r *refusal
+		switch {
+		case errors.As(err, &r) && meta.WasDeleted(cr):
+			// Never read through, or never this Reservation's: let it
+			// go without touching the object.
 			return managed.ExternalObservation{ResourceExists: false}, nil
-		}
-		if v := obj.NetworkView; v != "" && v != e.client.NetworkView() {
-			// Another view is another address space (often another
-			// site or tenant): its objects are not the ProviderConfig's.
-			if meta.WasDeleted(cr) {
-				return managed.ExternalObservation{ResourceExists: false}, nil
-			}
-			return managed.ExternalObservation{}, fmt.Errorf("%s: it is in network view %q, the ProviderConfig's is %q", errMismatch, v, e.client.NetworkView())
-		}
-		if !observeOnly(cr) {
-			if err := owned(cr, obj); err != nil {
-				if meta.WasDeleted(cr) {
-					// Never managed by this Reservation: let it go
-					// without touching the object.
-					return managed.ExternalObservation{ResourceExists: false}, nil
-				}
-				return managed.ExternalObservation{}, err
-			}
+		case err != nil:
+			return managed.ExternalObservation{}, err
+		case obj == nil:
+			return managed.ExternalObservation{ResourceExists: false}, nil
 		}
 	} else {
 		if observeOnly(cr) || !createAttempted(cr) {
@@ -285,6 +259,44 @@ func (e *external) Observe(ctx context.Context, mg resource.Managed) (managed.Ex
 		ResourceLateInitialized: lateInit,
 		ConnectionDetails:       cd,
 	}, nil
+}
+
+// A refusal says the external name may not be read, or names an object
+// cr may not manage: a Reservation being deleted lets it go untouched.
+type refusal struct{ error }
+
+func (r *refusal) Unwrap() error { return r.error }
+
+// named reads the object ref, cr's external name, names: nil if it does
+// not exist, a *refusal if ref is not a reference of the kind cr asks for,
+// or names an object of another network view or (unless cr only observes)
+// one cr may not manage.
+func (e *external) named(ctx context.Context, cr *v1alpha1.Reservation, ref string) (*infoblox.Object, error) {
+	k, err := infoblox.KindOfRef(ref)
+	if err != nil {
+		return nil, &refusal{fmt.Errorf("%s: %w", errExternalName, err)}
+	}
+	if k != kind(cr) {
+		return nil, &refusal{fmt.Errorf("%s: it names a %s, spec.forProvider.recordType asks for a %s", errMismatch, k, kind(cr))}
+	}
+	obj, err := e.client.Get(ctx, ref)
+	switch {
+	case err != nil:
+		return nil, fmt.Errorf("%s: %w", errObserve, err)
+	case obj == nil:
+		return nil, nil
+	}
+	if v := obj.NetworkView; v != "" && v != e.client.NetworkView() {
+		// Another view is another address space (often another site or
+		// tenant): its objects are not the ProviderConfig's.
+		return nil, &refusal{fmt.Errorf("%s: it is in network view %q, the ProviderConfig's is %q", errMismatch, v, e.client.NetworkView())}
+	}
+	if !observeOnly(cr) {
+		if err := owned(cr, obj); err != nil {
+			return nil, &refusal{err}
+		}
+	}
+	return obj, nil
 }
 
 // owned checks that an object found by its reference may be managed (and
