@@ -586,6 +586,12 @@ type ClaimState struct {
 	Address netip.Addr
 }
 
+// Holds reports whether the claim may still hold a: it exists, and its
+// IPAddress holds a or is not recorded yet (in flight, or the cache lags).
+func (s ClaimState) Holds(a netip.Addr) bool {
+	return s.Exists && (!s.Address.IsValid() || s.Address == a)
+}
+
 // A Sweep brings the ledger in line with one pool's IPAddresses.
 type Sweep struct {
 	Namespace string
@@ -644,8 +650,8 @@ func (s Sweep) Run(ctx context.Context, l *Ledger) (time.Duration, error) {
 		if err != nil {
 			return 0, err
 		}
-		if st.Exists && (!st.Address.IsValid() || st.Address == ls.Address) {
-			continue // In flight, or the cache lags its IPAddress.
+		if st.Holds(ls.Address) {
+			continue
 		}
 		if err := l.Return(ctx, ls.Address, types.UID(ls.Claim.UID), s.Grace > 0 && st.Exists); err != nil {
 			return 0, err

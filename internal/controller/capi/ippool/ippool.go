@@ -411,6 +411,7 @@ func (r *Reconciler) strays(ctx context.Context, p *v1alpha1.IPPool, addrs []cap
 // its address stays: its machine runs, and the claim's release ends it.
 // A cooling lease ends at once: the grace period was the gone pool's.
 func (r *Reconciler) endGone(ctx context.Context, ns, name string, current types.UID) error {
+	claimState := r.claimState(ns)
 	for _, uid := range r.ledger.PoolsNamed(ns, name, current) {
 		live := &metav1.PartialObjectMetadata{}
 		live.SetGroupVersionKind(v1alpha1.IPPoolGroupVersionKind)
@@ -422,11 +423,11 @@ func (r *Reconciler) endGone(ctx context.Context, ns, name string, current types
 		}
 		for _, ls := range r.ledger.Leases(uid) {
 			if !ls.Cooling() {
-				st, err := r.claimState(ns)(ctx, ls.Claim)
+				st, err := claimState(ctx, ls.Claim)
 				if err != nil {
 					return err
 				}
-				if st.Exists && (!st.Address.IsValid() || st.Address == ls.Address) {
+				if st.Holds(ls.Address) {
 					continue
 				}
 			}
