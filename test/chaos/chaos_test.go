@@ -113,13 +113,6 @@ func TestChaos(t *testing.T) {
 	kills, leaders, fired = storm(t, p, replicas, ids)
 	t.Logf("deleting: %d kills, %d of the leader; %d faults of the grid", kills, leaders, fired)
 	settle(t, settleWithin, "everything deleted, nothing left behind", func(ctx context.Context) (string, error) { return left(ctx, p) })
-	for _, r := range replicas {
-		if r.Ended() {
-			if err := r.Start(); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
 }
 
 // workload creates one namespace's Reservations, pools and claims, and
