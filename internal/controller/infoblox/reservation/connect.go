@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	kerrors "k8s.io/apimachinery/pkg/api/errors"
@@ -41,7 +42,7 @@ const (
 // ProviderConfigReference has no namespace, so another namespace's cannot
 // even be named) or the ClusterProviderConfig cr uses, and its Secrets.
 // Errors name Secrets and keys, never their values.
-func resolveConfig(ctx context.Context, kube client.Reader, cr *v1alpha1.Reservation) (infoblox.Config, error) {
+func resolveConfig(ctx context.Context, kube client.Reader, secrets *secretCache, cr *v1alpha1.Reservation) (infoblox.Config, error) {
 	ref := cr.GetProviderConfigReference()
 	if ref == nil || ref.Name == "" {
 		return infoblox.Config{}, errors.New(errNoPCRef)
@@ -90,7 +91,7 @@ func resolveConfig(ctx context.Context, kube client.Reader, cr *v1alpha1.Reserva
 	if ep.RequestTimeout != nil {
 		cfg.Timeout = ep.RequestTimeout.Duration
 	}
-	creds, err := secretData(ctx, kube, credNS, credName, KeyUsername, KeyPassword)
+	creds, err := secretData(ctx, secrets, credNS, credName, KeyUsername, KeyPassword)
 	if err != nil {
 		return infoblox.Config{}, fmt.Errorf("%s: %w", errCredentials, err)
 	}
@@ -99,7 +100,7 @@ func resolveConfig(ctx context.Context, kube client.Reader, cr *v1alpha1.Reserva
 		if caKey == "" {
 			caKey = KeyCABundle
 		}
-		ca, err := secretData(ctx, kube, caNS, caName, caKey)
+		ca, err := secretData(ctx, secrets, caNS, caName, caKey)
 		if err != nil {
 			return infoblox.Config{}, fmt.Errorf("%s: %w", errCABundle, err)
 		}
@@ -108,9 +109,9 @@ func resolveConfig(ctx context.Context, kube client.Reader, cr *v1alpha1.Reserva
 	return cfg, nil
 }
 
-func secretData(ctx context.Context, kube client.Reader, ns, name string, keys ...string) ([][]byte, error) {
-	s := &corev1.Secret{}
-	if err := kube.Get(ctx, types.NamespacedName{Namespace: ns, Name: name}, s); err != nil {
+func secretData(ctx context.Context, secrets *secretCache, ns, name string, keys ...string) ([][]byte, error) {
+	s, err := secrets.get(ctx, ns, name)
+	if err != nil {
 		if kerrors.IsNotFound(err) {
 			return nil, fmt.Errorf("Secret %s/%s not found", ns, name) //nolint:staticcheck // Kubernetes kind.
 		}
@@ -125,6 +126,63 @@ func secretData(ctx context.Context, kube client.Reader, ns, name string, keys .
 		out[i] = v
 	}
 	return out, nil
+}
+
+// secretTTL is how long a Secret read for a connect serves the connects
+// after it. Every reconcile of an Infoblox Reservation connects, and
+// Reservations sharing a ProviderConfig share its Secret: without reuse,
+// a claim being bound read the same Secret about twelve times. A changed
+// password or CA bundle is used at most this long after the change.
+const secretTTL = 10 * time.Second
+
+// maxSecrets bounds the Secrets kept; past it, the cache starts over.
+const maxSecrets = 256
+
+// A secretCache keeps the Secrets that ProviderConfigs reference, each for
+// secretTTL after it was read. The provider does not watch Secrets: a
+// watch would cache every Secret of the cluster, every tenant's included,
+// while this holds only those a connect asked for, for seconds.
+type secretCache struct {
+	kube client.Reader
+	// now is the clock, a field so tests can move it.
+	now func() time.Time
+
+	mu      sync.Mutex
+	secrets map[types.NamespacedName]cachedSecret
+}
+
+type cachedSecret struct {
+	secret *corev1.Secret
+	read   time.Time
+}
+
+func newSecretCache(kube client.Reader) *secretCache {
+	return &secretCache{kube: kube, now: time.Now}
+}
+
+// get returns the Secret, read from the API server unless it was read less
+// than secretTTL ago. Errors, not found included, are not kept: a Secret
+// created to fix a connect is used by the next one.
+func (c *secretCache) get(ctx context.Context, ns, name string) (*corev1.Secret, error) {
+	key := types.NamespacedName{Namespace: ns, Name: name}
+	c.mu.Lock()
+	e, ok := c.secrets[key]
+	c.mu.Unlock()
+	if ok && c.now().Sub(e.read) < secretTTL {
+		return e.secret, nil
+	}
+	read := c.now()
+	s := &corev1.Secret{}
+	if err := c.kube.Get(ctx, key, s); err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.secrets == nil || len(c.secrets) >= maxSecrets {
+		c.secrets = map[types.NamespacedName]cachedSecret{}
+	}
+	c.secrets[key] = cachedSecret{secret: s, read: read}
+	return s, nil
 }
 
 // clientCache keeps one Client (and its open connections) per distinct

@@ -2,6 +2,7 @@ package reservation
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -81,7 +82,7 @@ func TestResolveConfig(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			cr := &v1alpha1.Reservation{ObjectMeta: metav1.ObjectMeta{Namespace: tc.ns, Name: "r"}}
 			cr.SetProviderConfigReference(&xpv1.ProviderConfigReference{Kind: tc.kind, Name: tc.name})
-			got, err := resolveConfig(context.Background(), kube, cr)
+			got, err := resolveConfig(context.Background(), kube, newSecretCache(kube), cr)
 			if tc.err != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.err) {
 					t.Fatalf("got %v, want an error containing %q", err, tc.err)
@@ -100,6 +101,86 @@ func TestResolveConfig(t *testing.T) {
 				t.Fatalf("got %+v, want %+v", got, tc.want)
 			}
 		})
+	}
+}
+
+// countingReader counts the Secrets read through it.
+type countingReader struct {
+	client.Reader
+	gets int
+}
+
+func (r *countingReader) Get(ctx context.Context, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+	r.gets++
+	return r.Reader.Get(ctx, key, obj, opts...)
+}
+
+func TestSecretCache(t *testing.T) {
+	ctx := context.Background()
+	s, err := testenv.Scheme()
+	if err != nil {
+		t.Fatal(err)
+	}
+	creds := func(password string) *corev1.Secret {
+		return &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "team-a", Name: "creds"},
+			Data: map[string][]byte{"username": []byte("u"), "password": []byte(password)}}
+	}
+	kube := fake.NewClientBuilder().WithScheme(s).WithObjects(creds("one")).Build()
+	reader := &countingReader{Reader: kube}
+	clock := time.Date(2026, 12, 6, 0, 0, 0, 0, time.UTC)
+	c := newSecretCache(reader)
+	c.now = func() time.Time { return clock }
+	password := func() string {
+		t.Helper()
+		got, err := secretData(ctx, c, "team-a", "creds", KeyUsername, KeyPassword)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(got[1])
+	}
+
+	if got := password(); got != "one" {
+		t.Fatalf("first read: password %q, want one", got)
+	}
+	if err := kube.Update(ctx, creds("two")); err != nil {
+		t.Fatal(err)
+	}
+	clock = clock.Add(secretTTL - time.Second)
+	if got := password(); got != "one" || reader.gets != 1 {
+		t.Fatalf("within the TTL: password %q after %d GETs, want one after 1", got, reader.gets)
+	}
+	clock = clock.Add(time.Second)
+	if got := password(); got != "two" || reader.gets != 2 {
+		t.Fatalf("at the TTL: password %q after %d GETs, want the rotated two after 2", got, reader.gets)
+	}
+
+	// A Secret not found is not kept: the one created to fix it is used by
+	// the next connect, not a TTL later.
+	if _, err := secretData(ctx, c, "team-a", "later", KeyUsername, KeyPassword); err == nil || !strings.Contains(err.Error(), "Secret team-a/later not found") {
+		t.Fatalf("missing Secret: got %v, want not found", err)
+	}
+	later := creds("three")
+	later.Name = "later"
+	if err := kube.Create(ctx, later); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := secretData(ctx, c, "team-a", "later", KeyPassword); err != nil || string(got[0]) != "three" {
+		t.Fatalf("created after a miss: got %q, %v, want three", got, err)
+	}
+
+	// The cache holds at most maxSecrets Secrets.
+	for i := range maxSecrets + 10 {
+		sec := creds("x")
+		sec.Name = fmt.Sprintf("s%d", i)
+		if err := kube.Create(ctx, sec); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.get(ctx, "team-a", sec.Name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := len(c.secrets); n > maxSecrets {
+		t.Fatalf("the cache holds %d Secrets, want at most %d", n, maxSecrets)
 	}
 }
 

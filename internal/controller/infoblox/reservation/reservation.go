@@ -64,6 +64,7 @@ func Setup(mgr ctrl.Manager, o controller.Options, l *incluster.Ledger) error {
 		managed.WithExternalConnector(conditions.Connector(&connector{
 			kube:    mgr.GetClient(),
 			usage:   resource.NewProviderConfigUsageTracker(mgr.GetClient(), &v1alpha1.ProviderConfigUsage{}),
+			secrets: newSecretCache(mgr.GetClient()),
 			clients: &clientCache{},
 			ledger:  l,
 		})),
@@ -115,6 +116,7 @@ func owner(cr *v1alpha1.Reservation) inclusterv1alpha1.AllocationOwner {
 type connector struct {
 	kube    client.Client
 	usage   *resource.ProviderConfigUsageTracker
+	secrets *secretCache
 	clients *clientCache
 	ledger  *incluster.Ledger
 }
@@ -127,7 +129,7 @@ func (c *connector) Connect(ctx context.Context, mg resource.Managed) (managed.E
 	if err := c.usage.Track(ctx, cr); err != nil {
 		return nil, fmt.Errorf("%s: %w", errTrackUsage, err)
 	}
-	cfg, err := resolveConfig(ctx, c.kube, cr)
+	cfg, err := resolveConfig(ctx, c.kube, c.secrets, cr)
 	if err != nil {
 		return nil, err
 	}
