@@ -26,6 +26,7 @@ import (
 	k0rdentv1beta1 "github.com/provider-ipam/provider-ipam/apis/k0rdent/v1beta1"
 	"github.com/provider-ipam/provider-ipam/internal/clients/incluster"
 	"github.com/provider-ipam/provider-ipam/internal/controller/capi"
+	inclusterconfig "github.com/provider-ipam/provider-ipam/internal/controller/incluster/config"
 	"github.com/provider-ipam/provider-ipam/internal/controller/incluster/reservation"
 	"github.com/provider-ipam/provider-ipam/internal/controller/infoblox/config"
 	infobloxreservation "github.com/provider-ipam/provider-ipam/internal/controller/infoblox/reservation"
@@ -119,6 +120,8 @@ func Setup(ctx context.Context, mgr ctrl.Manager, o controller.Options) error {
 		return nil
 	}, inclusterv1alpha1.AllocationGroupVersionKind, inclusterv1alpha1.ClusterProviderConfigGroupVersionKind, inclusterv1alpha1.QuotaUsageGroupVersionKind)
 
+	gated("in-cluster ClusterProviderConfigs", func() error { return inclusterconfig.Setup(mgr, o) },
+		inclusterv1alpha1.ClusterProviderConfigGroupVersionKind)
 	gated("Infoblox ProviderConfigs", func() error { return config.Setup(mgr, o) },
 		infobloxv1alpha1.ProviderConfigGroupVersionKind,
 		infobloxv1alpha1.ClusterProviderConfigGroupVersionKind,

@@ -32,6 +32,24 @@ const (
 	ReasonAdoptionNotAllowed = "AdoptionNotAllowed"
 )
 
+// Condition type and reasons of a ClusterProviderConfig, set by the
+// provider so that the platform team sees a policy it cannot apply on the
+// policy itself, not only on every Reservation it would have governed.
+const (
+	// ConditionValid says whether every allowance of the
+	// ClusterProviderConfig can be applied.
+	ConditionValid = "Valid"
+
+	// ReasonPolicyValid: every selector and address of every allowance
+	// parses, so the policy applies as written.
+	ReasonPolicyValid = "PolicyValid"
+	// ReasonPolicyInvalid: an allowance has a selector or an address the
+	// provider cannot apply (e.g. a range whose first address is after its
+	// last). Requests under this ClusterProviderConfig are refused until it
+	// is fixed; the message names the field.
+	ReasonPolicyInvalid = "PolicyInvalid"
+)
+
 // An AddressAllowance lets the namespaces it selects draw addresses from
 // its address spaces.
 type AddressAllowance struct {
@@ -74,6 +92,15 @@ type ClusterProviderConfigSpec struct {
 	Allow []AddressAllowance `json:"allow,omitempty"`
 }
 
+// ClusterProviderConfigStatus says whether the policy can be applied.
+type ClusterProviderConfigStatus struct {
+	// Conditions: Valid.
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+}
+
 // +kubebuilder:object:root=true
 
 // A ClusterProviderConfig is the platform team's address-space policy for
@@ -83,7 +110,10 @@ type ClusterProviderConfigSpec struct {
 // reservationRefs (always "default"), and adoption of kept addresses. It is
 // cluster-scoped because tenants, who write only namespaced objects, must
 // not grant themselves address space. Without one, nothing is drawn.
+// +kubebuilder:printcolumn:name="VALID",type="string",JSONPath=".status.conditions[?(@.type=='Valid')].status"
+// +kubebuilder:printcolumn:name="REASON",type="string",JSONPath=".status.conditions[?(@.type=='Valid')].reason"
 // +kubebuilder:printcolumn:name="AGE",type="date",JSONPath=".metadata.creationTimestamp"
+// +kubebuilder:subresource:status
 // +kubebuilder:resource:scope=Cluster,categories={crossplane,provider,ipam}
 // +kubebuilder:validation:XValidation:rule="size(self.metadata.name) <= 189",message="metadata.name may be at most 189 characters long: the QuotaUsage of a namespace under it is named <name>.<namespace>"
 type ClusterProviderConfig struct {
@@ -91,6 +121,8 @@ type ClusterProviderConfig struct {
 	metav1.ObjectMeta `json:"metadata,omitempty"`
 
 	Spec ClusterProviderConfigSpec `json:"spec"`
+	// +optional
+	Status ClusterProviderConfigStatus `json:"status,omitempty"`
 }
 
 // +kubebuilder:object:root=true

@@ -137,24 +137,22 @@ func selects(cpc *v1alpha1.ClusterProviderConfig) bool {
 }
 
 // buildAllowance works out what cpc lets namespace ns, labelled nsLabels,
-// draw.
+// draw. A policy with any part the ledger cannot apply allows nothing, to
+// every namespace: it says what the platform team meant nowhere, and
+// CheckPolicy reports it on the ClusterProviderConfig.
 func buildAllowance(cpc *v1alpha1.ClusterProviderConfig, ns string, nsLabels labels.Set) (allowance, error) {
 	cfg := cpc.Name
 	a := allowance{config: cfg, namespace: ns}
 	var b netipx.IPSetBuilder
 	for i, al := range cpc.Spec.Allow {
-		sel, err := metav1.LabelSelectorAsSelector(&al.NamespaceSelector)
+		sel, ranges, err := parseAllowance(i, al)
 		if err != nil {
-			return allowance{}, fmt.Errorf("in-cluster ClusterProviderConfig %q: allow[%d].namespaceSelector: %w", cfg, i, err)
+			return allowance{}, fmt.Errorf("in-cluster ClusterProviderConfig %q: %w", cfg, err)
 		}
 		if !sel.Empty() && !sel.Matches(nsLabels) {
 			continue
 		}
-		for j, s := range al.Addresses {
-			r, err := addressing.ParseRange(fmt.Sprintf("allow[%d].addresses[%d]", i, j), s)
-			if err != nil {
-				return allowance{}, fmt.Errorf("in-cluster ClusterProviderConfig %q: %w", cfg, err)
-			}
+		for _, r := range ranges {
 			b.AddRange(r)
 		}
 		if q := al.MaxAddressesPerNamespace; q != nil && (a.quota == nil || *q < *a.quota) {
@@ -167,6 +165,36 @@ func buildAllowance(cpc *v1alpha1.ClusterProviderConfig, ns string, nsLabels lab
 	}
 	a.set = set
 	return a, nil
+}
+
+// CheckPolicy returns the first part of cpc's allowances that the ledger
+// cannot apply, naming its field, or nil when every part can be applied.
+// Admission checks each address's form; what it cannot check (a range's
+// order, a selector's operator) is found here.
+func CheckPolicy(cpc *v1alpha1.ClusterProviderConfig) error {
+	for i, al := range cpc.Spec.Allow {
+		if _, _, err := parseAllowance(i, al); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// parseAllowance parses the i-th allowance's selector and addresses.
+func parseAllowance(i int, al v1alpha1.AddressAllowance) (labels.Selector, []netipx.IPRange, error) {
+	sel, err := metav1.LabelSelectorAsSelector(&al.NamespaceSelector)
+	if err != nil {
+		return nil, nil, fmt.Errorf("allow[%d].namespaceSelector: %w", i, err)
+	}
+	ranges := make([]netipx.IPRange, 0, len(al.Addresses))
+	for j, s := range al.Addresses {
+		r, err := addressing.ParseRange(fmt.Sprintf("allow[%d].addresses[%d]", i, j), s)
+		if err != nil {
+			return nil, nil, err
+		}
+		ranges = append(ranges, r)
+	}
+	return sel, ranges, nil
 }
 
 func (a allowance) refuse(what, why string) *PolicyError {

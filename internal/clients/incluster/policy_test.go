@@ -497,3 +497,35 @@ func TestExamplePolicyAdmitsTheExamples(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckPolicy: what admission cannot judge in a policy is found, with
+// the field named, in any allowance, whichever namespaces it selects.
+func TestCheckPolicy(t *testing.T) {
+	in := func(op metav1.LabelSelectorOperator) metav1.LabelSelector {
+		return metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{Key: "team", Operator: op, Values: []string{"a"}}}}
+	}
+	cases := map[string]struct {
+		allow []v1alpha1.AddressAllowance
+		err   string
+	}{
+		"NoAllowance":          {},
+		"AddressesAndSelector": {allow: []v1alpha1.AddressAllowance{{NamespaceSelector: in(metav1.LabelSelectorOpIn), Addresses: []string{"10.30.0.0/24", "10.30.1.1", "10.30.2.10-10.30.2.20", "2001:db8:30::/64"}}}},
+		"OneAddressRange":      {allow: []v1alpha1.AddressAllowance{{Addresses: []string{"10.30.2.10-10.30.2.10"}}}},
+		"ReversedRange":        {allow: []v1alpha1.AddressAllowance{{Addresses: []string{"10.30.0.0/24"}}, {Addresses: []string{"10.30.1.0/24", "10.30.2.20-10.30.2.10"}}}, err: `allow[1].addresses[1] "10.30.2.20-10.30.2.10": range ends are reversed`},
+		"MixedFamilyRange":     {allow: []v1alpha1.AddressAllowance{{Addresses: []string{"10.30.2.10-2001:db8:30::1"}}}, err: `allow[0].addresses[0] "10.30.2.10-2001:db8:30::1": range ends are of different families`},
+		"UnknownOperator":      {allow: []v1alpha1.AddressAllowance{{NamespaceSelector: in("Resembles"), Addresses: []string{"10.30.0.0/24"}}}, err: `allow[0].namespaceSelector: "Resembles" is not a valid label selector operator`},
+		"InWithoutValues": {allow: []v1alpha1.AddressAllowance{{NamespaceSelector: metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{Key: "team", Operator: metav1.LabelSelectorOpIn}}},
+			Addresses: []string{"10.30.0.0/24"}}}, err: "allow[0].namespaceSelector: "},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			err := incluster.CheckPolicy(&v1alpha1.ClusterProviderConfig{ObjectMeta: metav1.ObjectMeta{Name: "p"}, Spec: v1alpha1.ClusterProviderConfigSpec{Allow: tc.allow}})
+			switch {
+			case tc.err == "" && err != nil:
+				t.Fatalf("got %v, want the policy valid", err)
+			case tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)):
+				t.Fatalf("got %v, want an error saying %q", err, tc.err)
+			}
+		})
+	}
+}

@@ -36,10 +36,17 @@ func TestRefLessPoolFollowsThePolicy(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
+		// A patch, not an update: the provider writes the policy's status,
+		// and a stale resourceVersion would leave the suite's policy changed.
 		cur := &inclusterv1alpha1.ClusterProviderConfig{}
-		if err := kube.Get(ctx, client.ObjectKey{Name: inclusterv1alpha1.DefaultProviderConfig}, cur); err == nil {
-			cur.Spec = orig.Spec
-			_ = kube.Update(ctx, cur)
+		if err := kube.Get(ctx, client.ObjectKey{Name: inclusterv1alpha1.DefaultProviderConfig}, cur); err != nil {
+			t.Errorf("cannot restore the default policy: %v", err)
+			return
+		}
+		restored := cur.DeepCopy()
+		restored.Spec = orig.Spec
+		if err := kube.Patch(ctx, restored, client.MergeFrom(cur)); err != nil {
+			t.Errorf("cannot restore the default policy: %v", err)
 		}
 	})
 	startProvider(t)

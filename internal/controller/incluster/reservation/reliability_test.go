@@ -170,6 +170,10 @@ func TestHostileReservationsAreRefused(t *testing.T) {
 	// Policies the API server admits but the ledger cannot read (a CIDR
 	// with host bits is refused at admission).
 	clusterProviderConfig(t, cfg("reversed"), v1alpha1.AddressAllowance{Addresses: []string{"10.201.4.20-10.201.4.10"}})
+	// An allowance of another namespace with a reversed range: the tenant's
+	// own allowance is fine, but a policy the ledger cannot read whole
+	// grants nothing to anyone.
+	clusterProviderConfig(t, cfg("elsewhere"), onlyNamespace(tenant, nil, "10.201.50.0/24"), onlyNamespace(other, nil, "10.201.51.20-10.201.51.10"))
 	clusterProviderConfig(t, cfg("operator"), v1alpha1.AddressAllowance{
 		NamespaceSelector: metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{Key: "team", Operator: "Resembles", Values: []string{"a"}}}},
 		Addresses:         []string{"10.201.5.0/24"},
@@ -275,6 +279,8 @@ func TestHostileReservationsAreRefused(t *testing.T) {
 			}}},
 		{"PolicyWithAReversedRange", under(reservation(tenant, "under-reversed", cidr("10.201.4.0/28")), cfg("reversed")),
 			refusal{says: []string{`in-cluster ClusterProviderConfig "` + cfg("reversed") + `": allow[0].addresses[0] "10.201.4.20-10.201.4.10": range ends are reversed`}}},
+		{"PolicyWithAReversedRangeForAnotherNamespace", under(reservation(tenant, "under-elsewhere", cidr("10.201.50.0/28")), cfg("elsewhere")),
+			refusal{says: []string{`allow[1].addresses[0] "10.201.51.20-10.201.51.10": range ends are reversed`}}},
 		{"PolicyWithAnUnknownSelectorOperator", under(reservation(tenant, "under-operator", cidr("10.201.5.0/28")), cfg("operator")),
 			refusal{says: []string{`allow[0].namespaceSelector`, `"Resembles" is not a valid label selector operator`}}},
 	}
