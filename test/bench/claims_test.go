@@ -6,7 +6,6 @@
 package bench
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -535,35 +534,11 @@ func peerCRDDir(root string) (string, error) {
 type counts struct{ all, writes, conflicts int64 }
 
 func scrape(url string) (counts, error) {
-	resp, err := http.Get(url) //nolint:noctx // Loopback, bounded by the benchmark.
+	mf, err := scrapeFamilies(url)
 	if err != nil {
 		return counts{}, err
 	}
-	defer func() { _ = resp.Body.Close() }()
-	var c counts
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		if !strings.HasPrefix(line, "rest_client_requests_total{") {
-			continue
-		}
-		i := strings.LastIndexByte(line, ' ')
-		v, err := strconv.ParseFloat(line[i+1:], 64)
-		if err != nil {
-			continue
-		}
-		c.all += int64(v)
-		if strings.Contains(line, `code="409"`) {
-			c.conflicts += int64(v)
-		}
-		for _, m := range []string{`method="POST"`, `method="PUT"`, `method="PATCH"`, `method="DELETE"`} {
-			if strings.Contains(line, m) {
-				c.writes += int64(v)
-			}
-		}
-	}
-	return c, sc.Err()
+	return clientCounts(mf), nil
 }
 
 // cpuTimes are CPU seconds spent so far by the provider that serves a
@@ -717,17 +692,13 @@ func (s *stack) holdAll(ctx context.Context, addrs []netip.Addr) error {
 
 // etcdDBSize reads etcd's database size from its metrics.
 func etcdDBSize(url string) (float64, error) {
-	resp, err := http.Get(url) //nolint:noctx // Loopback, bounded by the benchmark.
+	mf, err := scrapeFamilies(url)
 	if err != nil {
 		return 0, err
 	}
-	defer func() { _ = resp.Body.Close() }()
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		if f := strings.Fields(sc.Text()); len(f) == 2 && f[0] == "etcd_mvcc_db_total_size_in_bytes" {
-			return strconv.ParseFloat(f[1], 64)
-		}
+	ms := mf["etcd_mvcc_db_total_size_in_bytes"].GetMetric()
+	if len(ms) != 1 {
+		return 0, fmt.Errorf("no etcd_mvcc_db_total_size_in_bytes at %s", url)
 	}
-	return 0, fmt.Errorf("no etcd_mvcc_db_total_size_in_bytes at %s", url)
+	return value(ms[0]), nil
 }

@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"fmt"
@@ -301,8 +302,7 @@ func present(ev watch.Event, what string, bound, all int) (*unstructured.Unstruc
 }
 
 // apiserverRequests are the requests the API server has served so far, by
-// verb and resource (with subresource), from apiserver_request_total. Long
-// running requests (WATCH) are left out: they are not work per claim.
+// verb and resource (with subresource), from apiserver_request_total.
 func apiserverRequests(ctx context.Context, cfg *rest.Config) (map[string]float64, error) {
 	cs, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
@@ -312,31 +312,11 @@ func apiserverRequests(ctx context.Context, cfg *rest.Config) (map[string]float6
 	if err != nil {
 		return nil, fmt.Errorf("cannot read the API server's metrics: %w", err)
 	}
-	out := map[string]float64{}
-	for line := range strings.Lines(string(raw)) {
-		if !strings.HasPrefix(line, "apiserver_request_total{") {
-			continue
-		}
-		labels := map[string]string{}
-		end := strings.IndexByte(line, '}')
-		for kv := range strings.SplitSeq(line[len("apiserver_request_total{"):end], ",") {
-			k, v, _ := strings.Cut(kv, "=")
-			labels[k] = strings.Trim(v, `"`)
-		}
-		if labels["verb"] == "WATCH" {
-			continue
-		}
-		v, err := strconv.ParseFloat(strings.TrimSpace(line[end+1:]), 64)
-		if err != nil {
-			return nil, fmt.Errorf("cannot parse %q: %w", line, err)
-		}
-		key := labels["verb"] + " " + labels["resource"]
-		if labels["subresource"] != "" {
-			key += "/" + labels["subresource"]
-		}
-		out[key] += v
+	mf, err := metricFamilies(bytes.NewReader(raw))
+	if err != nil {
+		return nil, fmt.Errorf("cannot parse the API server's metrics: %w", err)
 	}
-	return out, nil
+	return requestsByResource(mf), nil
 }
 
 // reportRequests logs the requests served between before and after per
