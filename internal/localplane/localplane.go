@@ -57,7 +57,8 @@ type Options struct {
 	ExtraCRDDirs []string
 	// Crossplane runs Crossplane core and the registry, and installs the
 	// Configuration package, which installs the Provider and the Function;
-	// the provider and the function then run as their packages' runtime.
+	// the provider and the function then run as their packages' runtime,
+	// from the binaries those packages embed (built from the working tree).
 	Crossplane bool
 	// Provider runs bin/provider without Crossplane, on CRDs installed
 	// from package/crds. With Crossplane the provider always runs.
@@ -83,6 +84,10 @@ type Plane struct {
 
 	root  string
 	procs []*proc
+	// runtimes are the binaries of the packages last built, by name: the
+	// processes run for package revisions are these, the code their
+	// packages carry, not whatever bin/ held when the plane started.
+	runtimes map[string]string
 	// registry is the loopback OCI registry packages are pushed to.
 	registry string
 	// provider is the provider process run for the active
@@ -178,6 +183,9 @@ func (p *Plane) Check() error {
 }
 
 func (p *Plane) bin(name string) (string, error) {
+	if b, ok := p.runtimes[name]; ok {
+		return b, nil
+	}
 	b := filepath.Join(p.root, "bin", name)
 	if _, err := os.Stat(b); err != nil {
 		return "", fmt.Errorf("%s not found: run `make tools build` (it builds it from the pinned Go modules)", b)

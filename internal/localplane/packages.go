@@ -110,6 +110,7 @@ func (p *Plane) installPackages(ctx context.Context, providerArgs []string) erro
 		if err := xpkg.Push(ctx, crank, a, p.registryRef(a.Package, PackageVersion)); err != nil {
 			return err
 		}
+		p.runFromPackage(a)
 	}
 	ic := &unstructured.Unstructured{Object: map[string]any{
 		"apiVersion": "pkg.crossplane.io/v1beta1",
@@ -229,7 +230,26 @@ func (p *Plane) publish(ctx context.Context, pkg xpkg.Package, packageRoot, vers
 	if err != nil {
 		return err
 	}
-	return xpkg.Push(ctx, crank, artifacts[0], p.registryRef(pkg, version))
+	if err := xpkg.Push(ctx, crank, artifacts[0], p.registryRef(pkg, version)); err != nil {
+		return err
+	}
+	p.runFromPackage(artifacts[0])
+	return nil
+}
+
+// runFromPackage makes the processes started for a's package from now on
+// run the binary a embeds for this machine, as a pod of its revision
+// would: a plane run by `go test` alone, without `make build`, would
+// otherwise run a stale bin/provider and measure or test old code.
+func (p *Plane) runFromPackage(a xpkg.Artifact) {
+	b, ok := a.Binaries[xpkg.Platform{OS: runtime.GOOS, Arch: runtime.GOARCH}]
+	if !ok {
+		return
+	}
+	if p.runtimes == nil {
+		p.runtimes = map[string]string{}
+	}
+	p.runtimes[filepath.Base(a.Package.Entrypoint)] = b
 }
 
 // registryRef is where pkg at version is pushed in the plane's registry.

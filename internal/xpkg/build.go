@@ -97,6 +97,9 @@ type Artifact struct {
 	// Files maps a platform to its package file; the configuration's one
 	// file is under the zero Platform.
 	Files map[Platform]string
+	// Binaries maps a platform to the runtime binary its package embeds;
+	// the configuration has none.
+	Binaries map[Platform]string
 }
 
 // Paths lists the artifact's files in a stable order.
@@ -139,7 +142,7 @@ func Build(ctx context.Context, o Options) ([]Artifact, error) {
 	}
 	var out []Artifact
 	for _, pkg := range pkgs {
-		a := Artifact{Package: pkg, Files: map[Platform]string{}}
+		a := Artifact{Package: pkg, Files: map[Platform]string{}, Binaries: map[Platform]string{}}
 		if pkg.Command == "" {
 			f := filepath.Join(o.Out, FileName(pkg, o.Version, Platform{}))
 			if err := crankBuild(ctx, o, pkg, noExamples, "", f); err != nil {
@@ -172,6 +175,7 @@ func Build(ctx context.Context, o Options) ([]Artifact, error) {
 				return nil, err
 			}
 			a.Files[p] = f
+			a.Binaries[p] = bin
 		}
 		out = append(out, a)
 	}
