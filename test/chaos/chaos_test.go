@@ -1,9 +1,10 @@
 // Package chaos runs provider-ipam through faults: two replicas electing a
 // leader, one SIGKILLed every few seconds, while the WAPI emulator answers
 // with 5xx, drops connections, loses responses and adds latency. Claims of
-// ten namespaces are bound and then deleted through it all, and afterwards
-// the ledger, the grid and the IPAddresses must agree: no address twice,
-// every claim answered, nothing left behind. `make test-chaos` runs it.
+// ten namespaces, IPv4 and IPv6, are bound and then deleted through it
+// all, and afterwards the ledger, the grid and the IPAddresses must agree:
+// no address twice, every claim answered, nothing left behind.
+// `make test-chaos` runs it.
 package chaos
 
 import (
@@ -40,7 +41,9 @@ import (
 // addresses of one /24 every namespace draws from, with a pool over the
 // whole /24; 5 Infoblox Reservations of one address each, with a pool over
 // the grid's network; and a pool without Reservations over a range every
-// namespace's such pool lists. Claims: 5, 5 and 2 per namespace.
+// namespace's such pool lists. The same again in IPv6 for the in-cluster
+// Reservation (4 addresses of one shared /120) and the pool without
+// Reservations. Claims: 5, 5, 2, 3 and 2 per namespace.
 const (
 	namespaces       = 10
 	inclusterCount   = 6
@@ -48,11 +51,19 @@ const (
 	infobloxCount    = 5
 	infobloxClaims   = 5
 	bareClaims       = 2
+	incluster6Count  = 4
+	incluster6Claims = 3
+	bare6Claims      = 2
+	claimsPerNS      = inclusterClaims + infobloxClaims + bareClaims + incluster6Claims + bare6Claims
 	sharedCIDR       = "10.90.0.0/24"
 	sharedGateway    = "10.90.0.1"
+	shared6CIDR      = "2001:db8:90::/120"
+	shared6Gateway   = "2001:db8:90::1"
 	gridNetwork      = "198.51.100.0/24"
 	gridGateway      = "198.51.100.1"
 	bareRange        = "10.91.0.10-10.91.0.60"
+	bare6Range       = "2001:db8:91::10-2001:db8:91::60"
+	bare6Gateway     = "2001:db8:91::1"
 	providerConfig   = "grid"
 	chaosFor         = 60 * time.Second
 	settleWithin     = 5 * time.Minute
@@ -137,7 +148,15 @@ func workload(t *testing.T, p *localplane.Plane, ns string) int {
 			Count: ptr.To[int32](inclusterCount),
 		}},
 	})
-	create(pool(ns, "in-cluster", sharedGateway, sharedCIDR, ref(inclusterv1alpha1.SchemeGroupVersion.String(), "nodes")))
+	create(pool(ns, "in-cluster", sharedGateway, sharedCIDR, 24, ref(inclusterv1alpha1.SchemeGroupVersion.String(), "nodes")))
+	create(&inclusterv1alpha1.Reservation{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "nodes6"},
+		Spec: inclusterv1alpha1.ReservationSpec{ForProvider: inclusterv1alpha1.ReservationParameters{
+			Space: &commonv1alpha1.AddressSpace{CIDR: shared6CIDR, Gateway: shared6Gateway},
+			Count: ptr.To[int32](incluster6Count),
+		}},
+	})
+	create(pool(ns, "in-cluster-6", shared6Gateway, shared6CIDR, 120, ref(inclusterv1alpha1.SchemeGroupVersion.String(), "nodes6")))
 	var ibRefs []ipamv1alpha1.ReservationRef
 	for i := range infobloxCount {
 		r := &infobloxv1alpha1.Reservation{
@@ -148,13 +167,14 @@ func workload(t *testing.T, p *localplane.Plane, ns string) int {
 		create(r)
 		ibRefs = append(ibRefs, ref(infobloxv1alpha1.SchemeGroupVersion.String(), r.Name))
 	}
-	create(pool(ns, "infoblox", gridGateway, gridNetwork, ibRefs...))
-	create(pool(ns, "bare", "10.91.0.1", bareRange))
+	create(pool(ns, "infoblox", gridGateway, gridNetwork, 24, ibRefs...))
+	create(pool(ns, "bare", "10.91.0.1", bareRange, 24))
+	create(pool(ns, "bare-6", bare6Gateway, bare6Range, 64))
 	out := 0
 	for _, c := range []struct {
 		pool string
 		n    int
-	}{{"in-cluster", inclusterClaims}, {"infoblox", infobloxClaims}, {"bare", bareClaims}} {
+	}{{"in-cluster", inclusterClaims}, {"infoblox", infobloxClaims}, {"bare", bareClaims}, {"in-cluster-6", incluster6Claims}, {"bare-6", bare6Claims}} {
 		for i := range c.n {
 			cl := &capiipamv1beta2.IPAddressClaim{
 				ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: fmt.Sprintf("%s-%d", c.pool, i)},
@@ -169,10 +189,10 @@ func workload(t *testing.T, p *localplane.Plane, ns string) int {
 	return out
 }
 
-func pool(ns, name, gateway, addrs string, refs ...ipamv1alpha1.ReservationRef) *ipamv1alpha1.IPPool {
+func pool(ns, name, gateway, addrs string, prefix int32, refs ...ipamv1alpha1.ReservationRef) *ipamv1alpha1.IPPool {
 	return &ipamv1alpha1.IPPool{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
-		Spec:       ipamv1alpha1.IPPoolSpec{Addresses: []string{addrs}, Gateway: gateway, Prefix: 24, ReservationRefs: refs},
+		Spec:       ipamv1alpha1.IPPoolSpec{Addresses: []string{addrs}, Gateway: gateway, Prefix: prefix, ReservationRefs: refs},
 	}
 }
 
@@ -280,7 +300,7 @@ func unbound(ctx context.Context, kube client.Client) (string, error) {
 	if err := kube.List(ctx, l); err != nil {
 		return "", err
 	}
-	if want := namespaces * (inclusterClaims + infobloxClaims + bareClaims); len(l.Items) != want {
+	if want := namespaces * claimsPerNS; len(l.Items) != want {
 		return "", fmt.Errorf("%d claims, want %d", len(l.Items), want)
 	}
 	var waiting []string
@@ -322,7 +342,7 @@ func agree(t *testing.T, p *localplane.Plane) {
 	for _, al := range allocs.Items {
 		byName[al.Name] = al
 	}
-	want := namespaces * (inclusterClaims + infobloxClaims + bareClaims)
+	want := namespaces * claimsPerNS
 	if len(ips.Items) != want {
 		t.Errorf("%d IPAddresses, want %d", len(ips.Items), want)
 	}
