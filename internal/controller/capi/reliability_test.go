@@ -69,7 +69,11 @@ func deletedAtEnd(t *testing.T, o client.Object) {
 			t.Errorf("cannot delete %s: %v", o.GetName(), err)
 			return
 		}
-		eventually(t, time.Minute, o.GetName()+" gone", func(ctx context.Context) (bool, error) {
+		// Two minutes: each step of a deletion that requeues waits out
+		// crossplane-runtime's per-object backoff, which grows to 60 s for
+		// a Reservation requeued often before (a loaded CI machine took
+		// longer than one minute here).
+		eventually(t, 2*time.Minute, o.GetName()+" gone", func(ctx context.Context) (bool, error) {
 			err := kube.Get(ctx, client.ObjectKeyFromObject(o), o)
 			if !kerrors.IsNotFound(err) {
 				return false, client.IgnoreNotFound(err)
