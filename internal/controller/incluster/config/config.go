@@ -6,6 +6,7 @@ package config
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -21,6 +22,7 @@ import (
 
 	"github.com/provider-ipam/provider-ipam/apis/incluster/v1alpha1"
 	"github.com/provider-ipam/provider-ipam/internal/clients/incluster"
+	"github.com/provider-ipam/provider-ipam/internal/conditions"
 )
 
 const (
@@ -63,7 +65,10 @@ func (r *reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 		Message: msgValid, ObservedGeneration: cpc.Generation}
 	invalid := incluster.CheckPolicy(cpc)
 	if invalid != nil {
-		c.Status, c.Reason, c.Message = metav1.ConditionFalse, v1alpha1.ReasonPolicyInvalid, invalid.Error()+": "+msgRefused
+		// Bounded: a selector's operator and values are the platform
+		// team's free text, and a status over the API's limit of a
+		// condition message would never be written.
+		c.Status, c.Reason, c.Message = metav1.ConditionFalse, v1alpha1.ReasonPolicyInvalid, conditions.Message(invalid.Error()+": "+msgRefused)
 	}
 	if !meta.SetStatusCondition(&cpc.Status.Conditions, c) {
 		return reconcile.Result{}, nil
@@ -72,7 +77,7 @@ func (r *reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 		return reconcile.Result{}, fmt.Errorf("%s: %w", errUpdateStatus, err)
 	}
 	if invalid != nil {
-		r.record.Event(cpc, event.Warning(event.Reason(v1alpha1.ReasonPolicyInvalid), fmt.Errorf("%w: %s", invalid, msgRefused)))
+		r.record.Event(cpc, event.Warning(event.Reason(v1alpha1.ReasonPolicyInvalid), errors.New(c.Message)))
 	}
 	r.log.Debug("Checked the address-space policy", "clusterProviderConfig", cpc.Name, "valid", invalid == nil)
 	return reconcile.Result{}, nil

@@ -14,6 +14,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/provider-ipam/provider-ipam/apis/incluster/v1alpha1"
+	"github.com/provider-ipam/provider-ipam/internal/conditions"
 	ipamcontroller "github.com/provider-ipam/provider-ipam/internal/controller"
 	"github.com/provider-ipam/provider-ipam/internal/testenv"
 )
@@ -94,6 +95,8 @@ func TestValidity(t *testing.T) {
 		{"none", nil, v1alpha1.ReasonPolicyValid, "every allowance can be applied"},
 		{"reversed", []v1alpha1.AddressAllowance{{Addresses: []string{"10.61.3.0/24", "10.61.4.20-10.61.4.10"}}},
 			v1alpha1.ReasonPolicyInvalid, `allow[0].addresses[1] "10.61.4.20-10.61.4.10": range ends are reversed: requests under this ClusterProviderConfig are refused until it is fixed`},
+		{"long-operator", []v1alpha1.AddressAllowance{{NamespaceSelector: selector(metav1.LabelSelectorOperator(strings.Repeat("x", 40000))), Addresses: []string{"10.61.7.0/24"}}},
+			v1alpha1.ReasonPolicyInvalid, `allow[0].namespaceSelector: "xxxx`},
 		{"operator", []v1alpha1.AddressAllowance{{Addresses: []string{"10.61.5.0/24"}}, {NamespaceSelector: selector("Resembles"), Addresses: []string{"10.61.6.0/24"}}},
 			v1alpha1.ReasonPolicyInvalid, `allow[1].namespaceSelector: "Resembles" is not a valid label selector operator`},
 	}
@@ -111,7 +114,10 @@ func TestValidity(t *testing.T) {
 			}
 			c := waitValid(t, "validity-"+tc.name, status, tc.reason)
 			if !strings.Contains(c.Message, tc.says) {
-				t.Errorf("message %q, want it to say %q", c.Message, tc.says)
+				t.Errorf("message %q, want it to say %q", conditions.Cut(c.Message, 200), tc.says)
+			}
+			if len(c.Message) > conditions.MaxMessage+100 {
+				t.Errorf("message of %d bytes, want it cut near %d", len(c.Message), conditions.MaxMessage)
 			}
 		})
 	}
