@@ -65,6 +65,32 @@ func (e *Env) StartManager(ctx context.Context, setup SetupFunc) (<-chan error, 
 	return done, nil
 }
 
+// RunManager runs the controllers setup adds, as StartManager does, until
+// the returned stop is called or the test ends, whichever is first; stop
+// waits for the manager and fails the test if it ended with an error.
+func (e *Env) RunManager(t testing.TB, setup SetupFunc) (stop func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done, err := e.StartManager(ctx, setup)
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	var stopped bool
+	stop = func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("provider stopped with error: %v", err)
+		}
+	}
+	t.Cleanup(stop)
+	return stop
+}
+
 // Eventually polls cond every 100ms until it holds or timeout passes, and
 // fails the test at once if cond returns an error.
 func Eventually(t testing.TB, timeout time.Duration, what string, cond func(ctx context.Context) (bool, error)) {

@@ -60,18 +60,7 @@ func run(m *testing.M) int {
 // ledger Allocations an in-cluster pool marks in use.
 func startProvider(t *testing.T) {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	done, err := env.StartManager(ctx, controller.Setup)
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("provider stopped with error: %v", err)
-		}
-	})
+	env.RunManager(t, controller.Setup)
 }
 
 // namespace creates a namespace named after prefix, unique so that tests

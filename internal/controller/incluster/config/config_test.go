@@ -68,18 +68,8 @@ func waitValid(t *testing.T, name string, status metav1.ConditionStatus, reason 
 // allowances can be applied, naming the field of the first that cannot,
 // and says so again once it is fixed.
 func TestValidity(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	done, err := env.StartManager(ctx, ipamcontroller.Setup)
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("provider stopped with error: %v", err)
-		}
-	}()
+	ctx := context.Background()
+	env.RunManager(t, ipamcontroller.Setup)
 
 	selector := func(op metav1.LabelSelectorOperator) metav1.LabelSelector {
 		return metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{Key: "team", Operator: op, Values: []string{"a"}}}}

@@ -53,25 +53,7 @@ func run(m *testing.M) int {
 // the returned function is called (which waits for it to stop).
 func startProvider(t *testing.T) (stop func()) {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	done, err := env.StartManager(ctx, ipamcontroller.Setup)
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	var stopped bool
-	stop = func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("provider stopped with error: %v", err)
-		}
-	}
-	t.Cleanup(stop)
-	return stop
+	return env.RunManager(t, ipamcontroller.Setup)
 }
 
 func namespace(t *testing.T, name string) string {
