@@ -141,21 +141,9 @@ func workload(t *testing.T, p *localplane.Plane, ns string) int {
 	if err := testenv.InfobloxProviderConfig(ctx, p.Kube, ns, providerConfig, p.WAPI, localplane.WAPIUsername, localplane.WAPIPassword); err != nil {
 		t.Fatal(err)
 	}
-	create(&inclusterv1alpha1.Reservation{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "nodes"},
-		Spec: inclusterv1alpha1.ReservationSpec{ForProvider: inclusterv1alpha1.ReservationParameters{
-			Space: &commonv1alpha1.AddressSpace{CIDR: sharedCIDR, Gateway: sharedGateway},
-			Count: ptr.To[int32](inclusterCount),
-		}},
-	})
+	create(inclusterReservation(ns, "nodes", sharedCIDR, sharedGateway, inclusterCount))
 	create(pool(ns, "in-cluster", sharedGateway, sharedCIDR, 24, ref(inclusterv1alpha1.SchemeGroupVersion.String(), "nodes")))
-	create(&inclusterv1alpha1.Reservation{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "nodes6"},
-		Spec: inclusterv1alpha1.ReservationSpec{ForProvider: inclusterv1alpha1.ReservationParameters{
-			Space: &commonv1alpha1.AddressSpace{CIDR: shared6CIDR, Gateway: shared6Gateway},
-			Count: ptr.To[int32](incluster6Count),
-		}},
-	})
+	create(inclusterReservation(ns, "nodes6", shared6CIDR, shared6Gateway, incluster6Count))
 	create(pool(ns, "in-cluster-6", shared6Gateway, shared6CIDR, 120, ref(inclusterv1alpha1.SchemeGroupVersion.String(), "nodes6")))
 	var ibRefs []ipamv1alpha1.ReservationRef
 	for i := range infobloxCount {
@@ -187,6 +175,17 @@ func workload(t *testing.T, p *localplane.Plane, ns string) int {
 		}
 	}
 	return out
+}
+
+// inclusterReservation asks for count addresses of cidr.
+func inclusterReservation(ns, name, cidr, gateway string, count int32) *inclusterv1alpha1.Reservation {
+	return &inclusterv1alpha1.Reservation{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+		Spec: inclusterv1alpha1.ReservationSpec{ForProvider: inclusterv1alpha1.ReservationParameters{
+			Space: &commonv1alpha1.AddressSpace{CIDR: cidr, Gateway: gateway},
+			Count: ptr.To(count),
+		}},
+	}
 }
 
 func pool(ns, name, gateway, addrs string, prefix int32, refs ...ipamv1alpha1.ReservationRef) *ipamv1alpha1.IPPool {
